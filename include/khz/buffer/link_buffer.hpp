@@ -1,0 +1,196 @@
+#pragma once
+// link_buffer: a byte queue made of a chain of refcounted blocks (Netpoll's LinkBuffer).
+//
+// Shape: [ released | consumed-not-released | readable | written-not-flushed | free ]
+//   - the writer reserves space at the tail, commits what it wrote, and flush() makes the
+//     committed bytes readable (Netpoll's Malloc / MallocAck / Flush);
+//   - the reader peeks and consumes from the front; release() gives consumed memory back.
+//
+// Lifetimes (the contract every user of this type relies on):
+//   - A view returned by peek() or next() points into the buffer's blocks (or, when it
+//     had to cross blocks, into a scratch copy owned by the buffer). It stays valid,
+//     whatever else is read or written, until release(), clear(), move-from or
+//     destruction of this buffer. After any of those it dangles.
+//   - A span returned by reserve() is valid until the next reserve(), append*(),
+//     release(), clear() or destruction. Bytes written there are not readable until
+//     commit() and flush().
+//   - slice(n) returns a new buffer that shares the blocks (no copy) and holds its own
+//     references: it stays valid after this buffer is released, cleared or destroyed,
+//     and may be moved to and released on another thread.
+//   - append_external() links caller memory without copying; the keep-alive handle is
+//     held until the last buffer viewing that memory releases it.
+//   - The iovecs from readable_iovecs() are valid until the bytes they view are
+//     consumed and released.
+//
+// Memory: release() returns every block whose bytes are all consumed, including the
+// tail block once the buffer holds nothing, so an idle buffer holds no block at all.
+//
+// Threading: a link_buffer is owned by one thread at a time (no internal locking).
+// Blocks are shared through atomic reference counts, so slices may cross threads.
+//
+// Errors: reading more than size() bytes is a precondition violation (asserted in
+// debug builds; release builds clamp to size()).
+
+#include <khz/base/config.hpp>
+#include <khz/buffer/block_pool.hpp>
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+KHZ_BEGIN_NAMESPACE
+
+namespace detail {
+struct buffer_node;
+struct scratch_chunk;
+}  // namespace detail
+
+class link_buffer {
+ public:
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+  link_buffer() noexcept = default;
+  link_buffer(link_buffer&& other) noexcept;
+  link_buffer& operator=(link_buffer&& other) noexcept;
+  link_buffer(const link_buffer&) = delete;
+  link_buffer& operator=(const link_buffer&) = delete;
+  ~link_buffer();
+
+  // ------------------------------------------------------------------ reader side
+
+  // Readable (flushed, not yet consumed) bytes.
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+
+  // The first n readable bytes as one contiguous view, without consuming them.
+  // Zero copy when they sit in one block; otherwise one copy into scratch memory owned
+  // by this buffer. Precondition: n <= size().
+  std::string_view peek(std::size_t n);
+
+  // The readable bytes of the first block, without copying or consuming (may be fewer
+  // than size(); empty only when the buffer is empty).
+  std::string_view front() const noexcept;
+
+  // peek(n), then consume those n bytes.
+  std::string_view next(std::size_t n);
+
+  // Consumes n bytes. Precondition: n <= size().
+  void skip(std::size_t n);
+
+  // Frees the memory of consumed bytes. Invalidates every view from peek()/next().
+  void release() noexcept;
+
+  // Consumes the first n readable bytes into a new buffer sharing the same blocks.
+  link_buffer slice(std::size_t n);
+
+  // Consumes n bytes into a std::string (a copy).
+  std::string read_string(std::size_t n);
+
+  // Copies up to out.size() readable bytes into out without consuming; returns the count.
+  std::size_t copy_to(std::span<char> out) const noexcept;
+
+  // Offset of the first `c` / `delim` at or after `from` among readable bytes, or npos.
+  std::size_t find(char c, std::size_t from = 0) const noexcept;
+  std::size_t find(std::string_view delim, std::size_t from = 0) const noexcept;
+
+  // Fills `out` with iovecs over the readable bytes, in order, stopping after `max_bytes`;
+  // returns how many entries were filled (fewer than the blocks when `out` is short).
+  std::size_t readable_iovecs(std::span<iovec> out, std::size_t max_bytes = npos) const noexcept;
+
+  // Calls f(std::string_view) for each contiguous run of readable bytes, in order; f may
+  // return false to stop early (a void f visits all).
+  template <class F>
+  void for_each_chunk(F&& f) const;
+
+  // ------------------------------------------------------------------ writer side
+
+  // A writable span of at least n bytes at the tail (Netpoll's Malloc). n == 0 asks for
+  // whatever is free in the tail block, allocating a min-size block when there is none.
+  std::span<char> reserve(std::size_t n);
+
+  // Marks the first n bytes of the last reserved span as written (n <= its size).
+  void commit(std::size_t n) noexcept;
+
+  // Makes every written byte readable.
+  void flush() noexcept { size_ += pending_; pending_ = 0; }
+
+  // Bytes written but not yet flushed.
+  std::size_t pending() const noexcept { return pending_; }
+
+  // Copies bytes in (written, not flushed).
+  void append(std::string_view bytes);
+
+  // Links every byte of `other` (readable and pending) after this buffer's written
+  // bytes, without copying; `other` is left empty. The bytes count as written here.
+  void append(link_buffer&& other);
+
+  // Links caller-owned memory without copying (written, not flushed). `keep_alive` is
+  // held until no buffer views the memory any more.
+  void append_external(std::span<const char> bytes, std::shared_ptr<const void> keep_alive);
+
+  // Adopts one reference to a block whose first `length` bytes hold data (written, not
+  // flushed): used by transports whose kernel filled a pooled block (io_uring provided
+  // buffers). The block's remaining space becomes this buffer's writable tail.
+  void append_block(detail::block* b, std::size_t length);
+
+  // Reserves, copies and commits: convenience for small writes.
+  void write(std::string_view bytes) { append(bytes); }
+
+  // Drops everything: readable, pending, scratch. Invalidates every view.
+  void clear() noexcept;
+
+  // Blocks this buffer holds (consumed-not-released ones included): a diagnostic for
+  // tests and memory accounting.
+  std::size_t block_count() const noexcept;
+
+ private:
+  detail::buffer_node* new_tail_block(std::size_t min_capacity);
+  void link_node(detail::buffer_node* n) noexcept;
+  void normalize_read() noexcept;
+  std::string_view peek_slow(std::size_t n);
+
+  detail::buffer_node* first_ = nullptr;  // oldest node not yet released
+  detail::buffer_node* read_ = nullptr;   // node holding the read position
+  detail::buffer_node* tail_ = nullptr;   // last node (write position)
+  std::size_t size_ = 0;                  // readable bytes
+  std::size_t pending_ = 0;               // written, not flushed
+  detail::scratch_chunk* scratch_ = nullptr;
+};
+
+namespace detail {
+
+// One link of a buffer chain: a view [rd, wr) into a block. Nodes come from a per-thread
+// free list.
+struct buffer_node {
+  buffer_node* next = nullptr;
+  block* blk = nullptr;
+  char* rd = nullptr;     // read position
+  char* wr = nullptr;     // end of written bytes
+  bool writable = false;  // this node owns the block's free space after wr
+
+  std::size_t readable() const noexcept { return static_cast<std::size_t>(wr - rd); }
+};
+
+}  // namespace detail
+
+template <class F>
+void link_buffer::for_each_chunk(F&& f) const {
+  std::size_t left = size_;
+  for (auto* n = read_; n != nullptr && left > 0; n = n->next) {
+    std::size_t take = n->readable() < left ? n->readable() : left;
+    if (take == 0) continue;
+    left -= take;
+    if constexpr (std::is_same_v<decltype(f(std::string_view{})), bool>) {
+      if (!f(std::string_view(n->rd, take))) return;
+    } else {
+      f(std::string_view(n->rd, take));
+    }
+  }
+}
+
+KHZ_END_NAMESPACE

@@ -1,0 +1,400 @@
+#include <khz/buffer/link_buffer.hpp>
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+#include <new>
+#include <utility>
+
+KHZ_BEGIN_NAMESPACE
+
+namespace detail {
+
+struct scratch_chunk {
+  scratch_chunk* next;
+  std::size_t size;
+  char* data() noexcept { return reinterpret_cast<char*>(this + 1); }
+};
+
+namespace {
+
+// Per-thread free list of nodes, so that linking a block costs no allocation once warm.
+struct node_pool {
+  static constexpr std::size_t max_cached = 4096;
+  buffer_node* free = nullptr;
+  std::size_t count = 0;
+
+  ~node_pool() {
+    while (free != nullptr) {
+      buffer_node* n = std::exchange(free, free->next);
+      delete n;
+    }
+    destroyed = true;
+  }
+  static thread_local bool destroyed;
+};
+thread_local bool node_pool::destroyed = false;
+
+node_pool& local_nodes() noexcept {
+  thread_local node_pool pool;
+  return pool;
+}
+
+buffer_node* new_node(block* b, char* rd, char* wr, bool writable) {
+  buffer_node* n = nullptr;
+  if (!node_pool::destroyed) {
+    node_pool& pool = local_nodes();
+    if (pool.free != nullptr) {
+      n = std::exchange(pool.free, pool.free->next);
+      --pool.count;
+    }
+  }
+  if (n == nullptr) n = new buffer_node;
+  n->next = nullptr;
+  n->blk = b;
+  n->rd = rd;
+  n->wr = wr;
+  n->writable = writable;
+  return n;
+}
+
+void free_node(buffer_node* n) noexcept {
+  block_release(n->blk);
+  if (!node_pool::destroyed) {
+    node_pool& pool = local_nodes();
+    if (pool.count < node_pool::max_cached) {
+      n->next = pool.free;
+      pool.free = n;
+      ++pool.count;
+      return;
+    }
+  }
+  delete n;
+}
+
+void free_scratch(scratch_chunk* s) noexcept {
+  while (s != nullptr) {
+    scratch_chunk* next = s->next;
+    ::operator delete(static_cast<void*>(s));
+    s = next;
+  }
+}
+
+}  // namespace
+}  // namespace detail
+
+using detail::buffer_node;
+
+link_buffer::link_buffer(link_buffer&& other) noexcept
+    : first_(std::exchange(other.first_, nullptr)),
+      read_(std::exchange(other.read_, nullptr)),
+      tail_(std::exchange(other.tail_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      pending_(std::exchange(other.pending_, 0)),
+      scratch_(std::exchange(other.scratch_, nullptr)) {}
+
+link_buffer& link_buffer::operator=(link_buffer&& other) noexcept {
+  if (this != &other) {
+    clear();
+    first_ = std::exchange(other.first_, nullptr);
+    read_ = std::exchange(other.read_, nullptr);
+    tail_ = std::exchange(other.tail_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    pending_ = std::exchange(other.pending_, 0);
+    scratch_ = std::exchange(other.scratch_, nullptr);
+  }
+  return *this;
+}
+
+link_buffer::~link_buffer() { clear(); }
+
+void link_buffer::clear() noexcept {
+  for (buffer_node* n = first_; n != nullptr;) {
+    buffer_node* next = n->next;
+    detail::free_node(n);
+    n = next;
+  }
+  first_ = read_ = tail_ = nullptr;
+  size_ = pending_ = 0;
+  detail::free_scratch(std::exchange(scratch_, nullptr));
+}
+
+// Moves the read position off fully consumed nodes when a later node exists, so that
+// read_ always points at the node holding the next readable byte (if any).
+void link_buffer::normalize_read() noexcept {
+  while (read_ != nullptr && read_->rd == read_->wr && read_->next != nullptr) read_ = read_->next;
+}
+
+std::string_view link_buffer::front() const noexcept {
+  for (buffer_node* n = read_; n != nullptr; n = n->next) {
+    if (n->readable() != 0) return {n->rd, std::min(n->readable(), size_)};
+    if (size_ == 0) break;
+  }
+  return {};
+}
+
+std::string_view link_buffer::peek(std::size_t n) {
+  assert(n <= size_);
+  n = std::min(n, size_);
+  if (n == 0) return {};
+  normalize_read();
+  if (KHZ_LIKELY(read_->readable() >= n)) return {read_->rd, n};
+  return peek_slow(n);
+}
+
+std::string_view link_buffer::peek_slow(std::size_t n) {
+  void* memory = ::operator new(sizeof(detail::scratch_chunk) + n);
+  auto* chunk = new (memory) detail::scratch_chunk{scratch_, n};
+  scratch_ = chunk;
+  copy_to({chunk->data(), n});
+  return {chunk->data(), n};
+}
+
+std::string_view link_buffer::next(std::size_t n) {
+  std::string_view view = peek(n);
+  skip(view.size());
+  return view;
+}
+
+void link_buffer::skip(std::size_t n) {
+  assert(n <= size_);
+  n = std::min(n, size_);
+  size_ -= n;
+  while (n > 0) {
+    normalize_read();
+    std::size_t take = std::min(n, read_->readable());
+    read_->rd += take;
+    n -= take;
+  }
+  normalize_read();
+}
+
+void link_buffer::release() noexcept {
+  normalize_read();
+  while (first_ != nullptr && first_ != read_) {
+    buffer_node* n = first_;
+    first_ = n->next;
+    detail::free_node(n);
+  }
+  // Nothing left at all: give the last block back too, so an idle buffer holds nothing.
+  if (read_ != nullptr && size_ == 0 && pending_ == 0 && read_->rd == read_->wr && read_->next == nullptr) {
+    detail::free_node(read_);
+    first_ = read_ = tail_ = nullptr;
+  }
+  detail::free_scratch(std::exchange(scratch_, nullptr));
+}
+
+link_buffer link_buffer::slice(std::size_t n) {
+  assert(n <= size_);
+  n = std::min(n, size_);
+  link_buffer out;
+  std::size_t left = n;
+  for (buffer_node* node = read_; left > 0; node = node->next) {
+    std::size_t take = std::min(left, node->readable());
+    if (take == 0) continue;
+    detail::block_acquire(node->blk);
+    out.link_node(detail::new_node(node->blk, node->rd, node->rd + take, false));
+    left -= take;
+  }
+  out.size_ = n;
+  skip(n);
+  return out;
+}
+
+std::string link_buffer::read_string(std::size_t n) {
+  assert(n <= size_);
+  n = std::min(n, size_);
+  std::string out(n, '\0');
+  copy_to({out.data(), n});
+  skip(n);
+  return out;
+}
+
+std::size_t link_buffer::copy_to(std::span<char> out) const noexcept {
+  std::size_t copied = 0;
+  for_each_chunk([&](std::string_view chunk) {
+    std::size_t take = std::min(chunk.size(), out.size() - copied);
+    std::memcpy(out.data() + copied, chunk.data(), take);
+    copied += take;
+    return copied < out.size();
+  });
+  return copied;
+}
+
+std::size_t link_buffer::find(char c, std::size_t from) const noexcept {
+  std::size_t base = 0;
+  std::size_t found = npos;
+  for_each_chunk([&](std::string_view chunk) {
+    if (from < base + chunk.size()) {
+      std::size_t start = from > base ? from - base : 0;
+      const void* hit = std::memchr(chunk.data() + start, c, chunk.size() - start);
+      if (hit != nullptr) {
+        found = base + static_cast<std::size_t>(static_cast<const char*>(hit) - chunk.data());
+        return false;
+      }
+    }
+    base += chunk.size();
+    return true;
+  });
+  return found;
+}
+
+namespace {
+// True when `delim` starts at p (inside node n), reading at most `left` buffer bytes
+// and crossing into later nodes as needed.
+bool matches_at(const buffer_node* n, const char* p, std::size_t left, std::string_view delim) noexcept {
+  while (!delim.empty()) {
+    std::size_t avail = std::min(static_cast<std::size_t>(n->wr - p), left);
+    if (avail == 0) {
+      n = n->next;
+      if (n == nullptr || left == 0) return false;
+      p = n->rd;
+      continue;
+    }
+    std::size_t k = std::min(avail, delim.size());
+    if (std::memcmp(p, delim.data(), k) != 0) return false;
+    delim.remove_prefix(k);
+    p += k;
+    left -= k;
+  }
+  return true;
+}
+}  // namespace
+
+std::size_t link_buffer::find(std::string_view delim, std::size_t from) const noexcept {
+  if (delim.empty()) return from <= size_ ? from : npos;
+  std::size_t base = 0;  // buffer offset of the current node's first readable byte
+  for (const buffer_node* n = read_; n != nullptr && base < size_; n = n->next) {
+    std::size_t len = std::min(n->readable(), size_ - base);
+    std::size_t at = from > base ? from - base : 0;
+    while (at < len) {
+      const void* hit = std::memchr(n->rd + at, delim[0], len - at);
+      if (hit == nullptr) break;
+      at = static_cast<std::size_t>(static_cast<const char*>(hit) - n->rd);
+      if (matches_at(n, n->rd + at, size_ - base - at, delim)) return base + at;
+      ++at;
+    }
+    base += len;
+  }
+  return npos;
+}
+
+std::size_t link_buffer::readable_iovecs(std::span<iovec> out, std::size_t max_bytes) const noexcept {
+  std::size_t count = 0;
+  std::size_t left = std::min(max_bytes, size_);
+  if (out.empty() || left == 0) return 0;
+  for_each_chunk([&](std::string_view chunk) {
+    std::size_t take = std::min(chunk.size(), left);
+    out[count].iov_base = const_cast<char*>(chunk.data());
+    out[count].iov_len = take;
+    ++count;
+    left -= take;
+    return left > 0 && count < out.size();
+  });
+  return count;
+}
+
+// ---------------------------------------------------------------------- writer side
+
+void link_buffer::link_node(buffer_node* n) noexcept {
+  if (tail_ == nullptr) {
+    first_ = read_ = tail_ = n;
+  } else {
+    tail_->next = n;
+    tail_ = n;
+  }
+}
+
+buffer_node* link_buffer::new_tail_block(std::size_t min_capacity) {
+  detail::block* b = block_pool::local().allocate(std::max(min_capacity, block_pool::min_block_size));
+  buffer_node* n = detail::new_node(b, b->data, b->data, true);
+  link_node(n);
+  return n;
+}
+
+std::span<char> link_buffer::reserve(std::size_t n) {
+  if (tail_ != nullptr && tail_->writable) {
+    std::size_t room = static_cast<std::size_t>(tail_->blk->end() - tail_->wr);
+    if (room >= std::max<std::size_t>(n, 1)) return {tail_->wr, room};
+  }
+  buffer_node* node = new_tail_block(n);
+  return {node->wr, node->blk->capacity};
+}
+
+void link_buffer::commit(std::size_t n) noexcept {
+  assert(tail_ != nullptr && tail_->writable && tail_->wr + n <= tail_->blk->end());
+  tail_->wr += n;
+  pending_ += n;
+}
+
+void link_buffer::append(std::string_view bytes) {
+  while (!bytes.empty()) {
+    // Fill the tail block, then ask for a block sized for the rest (capped at the
+    // largest pooled class so a huge copy does not need one huge allocation).
+    std::span<char> room = reserve(std::min(bytes.size(), block_pool::max_pooled_block_size));
+    std::size_t take = std::min(room.size(), bytes.size());
+    std::memcpy(room.data(), bytes.data(), take);
+    commit(take);
+    bytes.remove_prefix(take);
+  }
+}
+
+void link_buffer::append(link_buffer&& other) {
+  if (&other == this) return;
+  other.flush();
+  other.normalize_read();
+  // Drop the consumed part of other, keep its readable nodes.
+  buffer_node* n = other.read_;
+  while (other.first_ != nullptr && other.first_ != n) {
+    buffer_node* dead = other.first_;
+    other.first_ = dead->next;
+    detail::free_node(dead);
+  }
+  std::size_t moved = other.size_;
+  if (moved == 0) {
+    other.clear();
+    return;
+  }
+  // A partially filled writable tail here stops being writable: bytes must stay in order.
+  if (tail_ != nullptr) tail_->writable = false;
+  if (tail_ == nullptr) {
+    first_ = read_ = n;
+  } else {
+    tail_->next = n;
+  }
+  tail_ = other.tail_;
+  pending_ += moved;
+  // Scratch views handed out by other stay valid: its scratch moves here.
+  if (other.scratch_ != nullptr) {
+    detail::scratch_chunk* last = other.scratch_;
+    while (last->next != nullptr) last = last->next;
+    last->next = scratch_;
+    scratch_ = other.scratch_;
+  }
+  other.first_ = other.read_ = other.tail_ = nullptr;
+  other.size_ = other.pending_ = 0;
+  other.scratch_ = nullptr;
+}
+
+void link_buffer::append_external(std::span<const char> bytes, std::shared_ptr<const void> keep_alive) {
+  if (bytes.empty()) return;
+  detail::block* b = detail::make_external_block(bytes.data(), bytes.size(), std::move(keep_alive));
+  if (tail_ != nullptr) tail_->writable = false;
+  link_node(detail::new_node(b, b->data, b->data + bytes.size(), false));
+  pending_ += bytes.size();
+}
+
+void link_buffer::append_block(detail::block* b, std::size_t length) {
+  assert(length <= b->capacity);
+  if (tail_ != nullptr) tail_->writable = false;
+  link_node(detail::new_node(b, b->data, b->data + length, b->kind != detail::block_kind::external));
+  pending_ += length;
+}
+
+std::size_t link_buffer::block_count() const noexcept {
+  std::size_t count = 0;
+  for (buffer_node* n = first_; n != nullptr; n = n->next) ++count;
+  return count;
+}
+
+KHZ_END_NAMESPACE

@@ -1,0 +1,36 @@
+#pragma once
+// Helpers shared by the test executables.
+
+#include <cstddef>
+#include <cstdint>
+#include <random>
+#include <string>
+
+namespace khz::test {
+
+// Number of open file descriptors of this process (entries of /proc/self/fd).
+std::size_t open_fd_count();
+
+// Checks, at scope exit, that the process has exactly as many descriptors open as at
+// construction: every integration test that opens sockets declares one.
+class fd_leak_guard {
+ public:
+  fd_leak_guard();
+  ~fd_leak_guard();
+  fd_leak_guard(const fd_leak_guard&) = delete;
+  fd_leak_guard& operator=(const fd_leak_guard&) = delete;
+
+ private:
+  std::size_t before_;
+};
+
+// A seeded RNG; the seed comes from KHZ_TEST_SEED when set (to replay a failure) and is
+// printed with every failure through a SCOPED_TRACE by the caller.
+std::uint64_t test_seed();
+std::string random_bytes(std::mt19937_64& rng, std::size_t n);
+
+// Raises RLIMIT_NOFILE to at least `wanted` if the hard limit (or privilege) allows;
+// returns the soft limit now in force.
+std::size_t raise_fd_limit(std::size_t wanted);
+
+}  // namespace khz::test
