@@ -78,7 +78,10 @@ struct group_state {
 };
 
 // "/v1" + "/users" -> "/v1/users"; "/v1/" + "users" -> "/v1/users"; "/v1" + "" -> "/v1".
+// The router itself (empty prefix) passes paths through untouched, so that they are validated
+// as written.
 inline std::string join_paths(std::string_view prefix, std::string_view relative) {
+  if (prefix.empty()) return std::string(relative);
   if (relative.empty()) return std::string(prefix);
   std::string out(prefix);
   while (!out.empty() && out.back() == '/') out.pop_back();
