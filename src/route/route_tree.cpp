@@ -20,17 +20,16 @@ struct route_node {
 
 namespace {
 
-std::string describe(const route_record& r) {
-  std::string s = "'" + r.method + " " + r.path + "'";
-  if (!r.name.empty()) s += " (handler '" + r.name + "')";
+// "'GET /users/:id' (handler 'show')". Appends rather than operator+ chains: g++ 12 -O3 reports
+// a false -Wrestrict on those.
+std::string describe_new(std::string_view method, std::string_view path, std::string_view name) {
+  std::string s;
+  s.append(1, '\'').append(method).append(1, ' ').append(path).append(1, '\'');
+  if (!name.empty()) s.append(" (handler '").append(name).append("')");
   return s;
 }
 
-std::string describe_new(std::string_view method, std::string_view path, std::string_view name) {
-  std::string s = "'" + std::string(method) + " " + std::string(path) + "'";
-  if (!name.empty()) s += " (handler '" + std::string(name) + "')";
-  return s;
-}
+std::string describe(const route_record& r) { return describe_new(r.method, r.path, r.name); }
 
 std::size_t common_prefix(std::string_view a, std::string_view b) noexcept {
   const std::size_t n = std::min(a.size(), b.size());

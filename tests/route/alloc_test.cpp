@@ -94,11 +94,12 @@ TEST(route_alloc, lookups_do_not_allocate) {
 #if !KHZ_ASAN
 // Counting replacements of the global allocation functions (only without ASan, which provides
 // its own). The array, aligned and nothrow forms all go through these two in libstdc++.
-void* operator new(std::size_t size) {
+// Out of line: inlined into callers, g++ pairs malloc/free against new/delete and warns.
+KHZ_NOINLINE void* operator new(std::size_t size) {
   note_allocation();
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+KHZ_NOINLINE void operator delete(void* p) noexcept { std::free(p); }
+KHZ_NOINLINE void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 #endif
