@@ -15,6 +15,7 @@ struct route_node {
   std::unique_ptr<route_node> param;
   std::unique_ptr<route_node> catch_all;
   std::int32_t route = -1;   // route index when a pattern ends here
+  std::string pattern;       // and that route's pattern (what a match reports as full_path)
   std::int32_t origin = -1;  // for wildcard nodes: the route that created it (for messages)
 };
 
@@ -106,44 +107,64 @@ bool find_ci_from(const route_node& n, std::string_view rest, std::string& out) 
   return false;
 }
 
+// Hand-written loops for the hot path: the strings are a few bytes long, where a call into
+// libc's vectorized memchr/memcmp costs more than it saves (they were 40% of a lookup).
+inline std::size_t index_of(std::string_view s, char c) noexcept {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == c) return i;
+  }
+  return std::string_view::npos;
+}
+
+inline std::size_t segment_end(std::string_view s) noexcept {
+  std::size_t i = 0;
+  while (i < s.size() && s[i] != '/') ++i;
+  return i;
+}
+
+inline bool has_prefix(std::string_view s, std::string_view prefix) noexcept {
+  if (s.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    if (s[i] != prefix[i]) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 // `rest` is what is left of the path once `n`'s prefix has matched.
-std::int32_t route_tree::find_from(const route_node& n, std::string_view rest,
-                                   route_params& params) {
+const route_node* route_tree::find_from(const route_node& n, std::string_view rest,
+                                        route_params& params) {
   if (rest.empty()) {
-    if (n.route >= 0) return n.route;
+    if (n.route >= 0) return &n;
     // "/src/*filepath" also matches "/src/", with an empty value.
     if (n.catch_all && n.catch_all->route >= 0) {
       params.push(n.catch_all->name, rest);
-      return n.catch_all->route;
+      return n.catch_all.get();
     }
-    return -1;
+    return nullptr;
   }
   // 1. Static: at most one child can start with rest[0].
-  const std::size_t idx = n.indices.find(rest[0]);
-  if (idx != std::string::npos) {
+  const std::size_t idx = index_of(n.indices, rest[0]);
+  if (idx != std::string_view::npos) {
     const route_node& c = *n.children[idx];
-    if (rest.size() >= c.prefix.size() &&
-        rest.compare(0, c.prefix.size(), c.prefix) == 0) {
-      const std::int32_t r = find_from(c, rest.substr(c.prefix.size()), params);
-      if (r >= 0) return r;
+    if (has_prefix(rest, c.prefix)) {
+      if (const route_node* r = find_from(c, rest.substr(c.prefix.size()), params)) return r;
     }
   }
   // 2. Parameter: one non-empty segment.
   if (n.param && rest[0] != '/') {
-    const std::size_t end = std::min(rest.find('/'), rest.size());
+    const std::size_t end = segment_end(rest);
     params.push(n.param->name, rest.substr(0, end));
-    const std::int32_t r = find_from(*n.param, rest.substr(end), params);
-    if (r >= 0) return r;
+    if (const route_node* r = find_from(*n.param, rest.substr(end), params)) return r;
     params.pop();
   }
   // 3. Catch-all: the rest of the path.
   if (n.catch_all && n.catch_all->route >= 0) {
     params.push(n.catch_all->name, rest);
-    return n.catch_all->route;
+    return n.catch_all.get();
   }
-  return -1;
+  return nullptr;
 }
 
 
@@ -192,10 +213,13 @@ void route_tree::insert(std::string_view pattern, std::int32_t id,
                                 "; remove one of them or change its method or path");
   }
   n->route = id;
+  n->pattern = std::string(pattern);
 }
 
-std::int32_t route_tree::find(std::string_view path, route_params& params) const {
-  return find_from(*root_, path, params);
+route_tree::hit route_tree::find(std::string_view path, route_params& params) const {
+  const route_node* n = find_from(*root_, path, params);
+  if (n == nullptr) return {};
+  return {n->route, n->pattern};
 }
 
 bool route_tree::find_case_insensitive(std::string_view path, std::string& out) const {

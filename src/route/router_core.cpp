@@ -182,8 +182,13 @@ std::vector<route_info> router_core::routes() const {
 }
 
 const route_tree* router_core::tree_for(std::string_view method) const noexcept {
+  // Byte loop rather than operator==: method tokens are a few bytes, below memcmp's break-even.
   for (const auto& t : trees_) {
-    if (t.method() == method) return &t;
+    const std::string& m = t.method();
+    if (m.size() != method.size()) continue;
+    std::size_t i = 0;
+    while (i < m.size() && m[i] == method[i]) ++i;
+    if (i == m.size()) return &t;
   }
   return nullptr;
 }
@@ -200,7 +205,7 @@ bool router_core::try_redirect(const route_tree& tree, std::string_view method,
   if (options_.redirect_trailing_slash) {
     if (mpath.size() > 1 && mpath.back() == '/') {
       const std::string_view shorter = mpath.substr(0, mpath.size() - 1);
-      const bool hit = tree.find(shorter, scratch) >= 0;
+      const bool hit = static_cast<bool>(tree.find(shorter, scratch));
       scratch.truncate(0);
       if (hit) {
         set_redirect(out, method, location_from(shorter), query);
@@ -218,7 +223,7 @@ bool router_core::try_redirect(const route_tree& tree, std::string_view method,
       std::memcpy(buf, mpath.data(), mpath.size());
       buf[mpath.size()] = '/';
       const std::string_view longer(buf, mpath.size() + 1);
-      const bool hit = tree.find(longer, scratch) >= 0;
+      const bool hit = static_cast<bool>(tree.find(longer, scratch));
       scratch.truncate(0);
       if (hit) {
         set_redirect(out, method, location_from(longer), query);
@@ -285,12 +290,11 @@ void router_core::lookup(std::string_view method, std::string_view path, std::st
 
   const route_tree* tree = tree_for(method);
   if (tree != nullptr) {
-    const std::int32_t id = tree->find(mpath, out.params);
-    if (id >= 0) {
+    if (const route_tree::hit hit = tree->find(mpath, out.params)) {
       out.kind = route_match_kind::found;
       out.status = 200;
-      out.route_index = id;
-      out.full_path = records_[static_cast<std::size_t>(id)].path;
+      out.route_index = hit.id;
+      out.full_path = hit.pattern;
       if (decode_values) {
         for (std::size_t i = 0; i < out.params.size(); ++i) {
           route_param& p = out.params.slot_at(i);
@@ -312,7 +316,7 @@ void router_core::lookup(std::string_view method, std::string_view path, std::st
   if (options_.handle_method_not_allowed) {
     for (const auto& t : trees_) {
       if (&t == tree) continue;
-      const bool hit = t.find(mpath, out.params) >= 0;
+      const bool hit = static_cast<bool>(t.find(mpath, out.params));
       out.params.truncate(0);
       if (hit) {
         if (!out.allow.empty()) out.allow += ", ";

@@ -45,17 +45,23 @@ class route_tree {
   void insert(std::string_view pattern, std::int32_t id, const std::deque<route_record>& records,
               std::string_view new_name);
 
-  // The route index matching `path`, or -1. On success `params` holds the captured values (views
-  // into `path`); on failure `params` is as it was on entry. Allocation-free up to
+  struct hit {
+    std::int32_t id = -1;       // route index, -1 when nothing matched
+    std::string_view pattern;   // the route's pattern, valid while the tree lives
+    explicit operator bool() const noexcept { return id >= 0; }
+  };
+  // The route matching `path`. On success `params` holds the captured values (views into
+  // `path`); on failure `params` is as it was on entry. Allocation-free up to
   // route_params::inline_capacity parameters.
-  std::int32_t find(std::string_view path, route_params& params) const;
+  hit find(std::string_view path, route_params& params) const;
 
   // Case-insensitive (ASCII) lookup for the fixed-path redirect: on success `out` holds the path
   // spelled as registered (parameter values as in `path`).
   bool find_case_insensitive(std::string_view path, std::string& out) const;
 
  private:
-  static std::int32_t find_from(const route_node& n, std::string_view rest, route_params& params);
+  static const route_node* find_from(const route_node& n, std::string_view rest,
+                                     route_params& params);
 
   std::string method_;
   std::unique_ptr<route_node> root_;
