@@ -1,0 +1,673 @@
+// The parsers: llhttp reads the head (start line and header section); the body framing
+// (Content-Length, chunked, until close) is done here, so that bodies are sliced out of
+// the input without llhttp scanning them and chunked framing is checked byte for byte.
+//
+// llhttp 8 is built without LLHTTP_STRICT_MODE here (the Debian sources), so its loose
+// mode accepts a few things RFC 9112 forbids; every one is checked below:
+//   bare LF / bare CR as line ends, whitespace inside or after a field name, obs-fold,
+//   spaces around the request-target, HTTP/0.9 and 2.0 request lines, control bytes in
+//   the target or the reason phrase, malformed status codes, Transfer-Encoding codings
+//   other than chunked, TE in HTTP/1.0, the Host rule.
+#include <khz/http/parser.hpp>
+
+#include <llhttp.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+KHZ_BEGIN_NAMESPACE
+
+namespace detail {
+
+struct message_access {
+  static link_buffer& head(message_base& m) noexcept { return m.head_; }
+  static void set_framing(message_base& m, bool has_cl, std::uint64_t cl, bool chunked, bool has_body) noexcept {
+    m.has_content_length_ = has_cl;
+    m.content_length_ = cl;
+    m.chunked_ = chunked;
+    m.has_body_ = has_body;
+  }
+  static void set_request_line(request& r, khz::method m, std::string_view name, std::string_view target) noexcept {
+    r.method_ = m;
+    r.method_name_ = name;
+    r.target_ = target;
+  }
+  static void set_request_flags(request& r, bool expect_continue, std::string_view upgrade) noexcept {
+    r.expect_continue_ = expect_continue;
+    r.upgrade_ = upgrade;
+  }
+  static void set_status_line(response& r, unsigned code, std::string_view reason) noexcept {
+    r.status_ = static_cast<std::uint16_t>(code);
+    r.reason_ = reason;
+    r.custom_reason_ = true;
+  }
+};
+
+namespace {
+
+static_assert(sizeof(llhttp_t) <= 96, "parser_core::llhttp_ is too small for llhttp_t");
+static_assert(alignof(llhttp_t) <= 8, "parser_core::llhttp_ is under-aligned for llhttp_t");
+
+constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+khz::method method_from_llhttp(std::uint8_t m) noexcept {
+  switch (m) {
+    case HTTP_GET: return khz::method::get;
+    case HTTP_HEAD: return khz::method::head;
+    case HTTP_POST: return khz::method::post;
+    case HTTP_PUT: return khz::method::put;
+    case HTTP_DELETE: return khz::method::delete_;
+    case HTTP_CONNECT: return khz::method::connect;
+    case HTTP_OPTIONS: return khz::method::options;
+    case HTTP_TRACE: return khz::method::trace;
+    case HTTP_PATCH: return khz::method::patch;
+    default: return khz::method::other;
+  }
+}
+
+}  // namespace
+
+struct parser_callbacks {
+  static parser_core& self(llhttp_t* p) noexcept { return *static_cast<parser_core*>(p->data); }
+
+  static int error(parser_core& c, unsigned status, const char* reason) noexcept {
+    c.error_ = {status, reason};
+    return -1;
+  }
+
+  // Spans arrive in pieces when a read ends inside them; the head region is contiguous,
+  // so a piece always continues the previous one.
+  static void extend(const char*& b, const char*& e, const char* at, std::size_t len) noexcept {
+    if (b == nullptr) b = at;
+    e = at + len;
+  }
+
+  static int on_method(llhttp_t* p, const char* at, std::size_t len) {
+    parser_core& c = self(p);
+    extend(c.method_b_, c.method_e_, at, len);
+    return 0;
+  }
+  static int on_url(llhttp_t* p, const char* at, std::size_t len) {
+    parser_core& c = self(p);
+    extend(c.target_b_, c.target_e_, at, len);
+    if (static_cast<std::size_t>(c.target_e_ - c.target_b_) > c.limits_.max_target_length)
+      return error(c, 414, "request-target too long");
+    return 0;
+  }
+  static int on_version(llhttp_t* p, const char* at, std::size_t len) {
+    parser_core& c = self(p);
+    extend(c.version_b_, c.version_e_, at, len);
+    return 0;
+  }
+  static int on_status(llhttp_t* p, const char* at, std::size_t len) {
+    parser_core& c = self(p);
+    extend(c.reason_b_, c.reason_e_, at, len);
+    return 0;
+  }
+
+  // Where the first field line must start: right after the start line's CRLF.
+  static int start_line_end(parser_core& c) noexcept {
+    if (c.line_start_ != nullptr) return 0;
+    const char* begin = c.head_begin_;
+    // RFC 9112 §2.2: empty lines (CRLF) before the start line may be ignored.
+    const char* first = c.requests_ ? c.method_b_ : c.version_b_ - 5;
+    if (first == nullptr || first < begin) return error(c, 400, "malformed start line");
+    for (const char* q = begin; q < first; q += 2)
+      if (first - q < 2 || q[0] != '\r' || q[1] != '\n') return error(c, 400, "bare CR or LF before the start line");
+    if (c.requests_) {
+      // method SP request-target SP "HTTP/" DIGIT "." DIGIT CRLF, single spaces.
+      if (c.target_b_ == nullptr || c.version_b_ == nullptr) return error(c, 400, "malformed request line");
+      if (c.target_b_ != c.method_e_ + 1 || c.method_e_[0] != ' ' || c.target_e_[0] != ' ' ||
+          c.version_b_ != c.target_e_ + 6 || std::memcmp(c.target_e_ + 1, "HTTP/", 5) != 0)
+        return error(c, 400, "malformed request line");
+    } else {
+      // "HTTP/" DIGIT "." DIGIT SP 3DIGIT SP [ reason ] CRLF
+      const char* v = c.version_e_;
+      if (c.version_b_ == nullptr || v[0] != ' ' || !is_digit(v[1]) || !is_digit(v[2]) || !is_digit(v[3]) ||
+          v[4] != ' ')
+        return error(c, 400, "malformed status line");
+      const char* reason_end = v + 5;
+      if (c.reason_b_ != nullptr) {
+        if (c.reason_b_ != v + 5) return error(c, 400, "malformed status line");
+        if (!all_of_class(std::string_view(c.reason_b_, static_cast<std::size_t>(c.reason_e_ - c.reason_b_)),
+                          cc_reason))
+          return error(c, 400, "invalid character in reason phrase");
+        reason_end = c.reason_e_;
+      }
+      if (c.version_e_ != c.version_b_ + 3) return error(c, 400, "malformed status line");
+      c.version_e_ = reason_end;  // from here on: the end of the start line's content
+    }
+    if (c.version_e_ - c.version_b_ < 0) return error(c, 400, "malformed start line");
+    c.line_start_ = c.version_e_ + 2;
+    return 0;
+  }
+
+  static int on_header_field(llhttp_t* p, const char* at, std::size_t len) {
+    parser_core& c = self(p);
+    if (!c.in_name_) {
+      if (int r = start_line_end(c); r != 0) return r;
+      // The previous line must have ended with CRLF exactly where this one starts.
+      if (at != c.line_start_ || at[-2] != '\r' || at[-1] != '\n')
+        return error(c, 400, "bare CR or LF, or whitespace before a field line");
+      if (++c.header_count_ > c.limits_.max_header_count) return error(c, 431, "too many header fields");
+      c.in_name_ = true;
+      c.name_b_ = at;
+      c.value_b_ = c.value_e_ = nullptr;
+    }
+    c.name_e_ = at + len;
+    return 0;
+  }
+  static int on_header_field_complete(llhttp_t* p) {
+    self(p).in_name_ = false;
+    return 0;
+  }
+  static int on_header_value(llhttp_t* p, const char* at, std::size_t len) {
+    parser_core& c = self(p);
+    if (len == 0) return 0;  // llhttp reports an empty value with a pointer past the line
+    if (c.value_b_ == nullptr) {
+      c.value_b_ = at;
+    } else if (at != c.value_e_) {
+      // llhttp reports an obs-fold continuation as a second, detached piece.
+      return error(c, 400, "obs-fold in header field");
+    }
+    c.value_e_ = at + len;
+    return 0;
+  }
+
+  static int on_header_value_complete(llhttp_t* p) {
+    parser_core& c = self(p);
+    std::string_view name(c.name_b_, static_cast<std::size_t>(c.name_e_ - c.name_b_));
+    if (name.empty() || !all_of_class(name, cc_tchar) || c.name_e_[0] != ':')
+      return error(c, 400, "invalid header field name");
+    if (c.value_b_ == nullptr) {
+      // No value piece: the value is empty; find where the line ends.
+      const char* q = c.name_e_ + 1;
+      while (*q == ' ' || *q == '\t') ++q;
+      c.value_b_ = c.value_e_ = q;
+    }
+    if (c.value_e_[0] != '\r') return error(c, 400, "bare LF in header section");
+    c.line_start_ = c.value_e_ + 2;
+    std::string_view value(c.value_b_, static_cast<std::size_t>(c.value_e_ - c.value_b_));
+    value = trim_ows(value);
+    if (!all_of_class(value, cc_field_vchar)) return error(c, 400, "invalid character in header value");
+    known_field id = classify_field(name);
+    switch (id) {
+      case known_field::host:
+        if (c.host_count_ < 255) ++c.host_count_;
+        break;
+      case known_field::content_length: {
+        if (value.empty() || value.size() > 19) {
+          bool digits = !value.empty() && std::all_of(value.begin(), value.end(), is_digit);
+          return error(c, 400, digits ? "Content-Length overflow" : "invalid Content-Length");
+        }
+        std::uint64_t v = 0;
+        for (char ch : value) {
+          if (!is_digit(ch)) return error(c, 400, "invalid Content-Length");
+          v = v * 10 + static_cast<std::uint64_t>(ch - '0');
+        }
+        if (c.cl_count_ != 0 && v != c.content_length_) return error(c, 400, "conflicting Content-Length values");
+        if (c.cl_count_ != 0) return error(c, 400, "duplicate Content-Length");
+        c.cl_count_ = 1;
+        c.content_length_ = v;
+        break;
+      }
+      case known_field::transfer_encoding: {
+        c.te_seen_ = true;
+        int bad = 0;
+        for_each_list_element(value, [&](std::string_view coding) {
+          if (c.te_chunked_last_) {
+            bad = 1;  // a coding after chunked
+            return false;
+          }
+          if (iequals(coding, "chunked")) {
+            c.te_chunked_last_ = true;
+            c.te_chunked_seen_ = true;
+          } else {
+            c.te_other_ = true;
+          }
+          return true;
+        });
+        if (bad != 0) return error(c, 400, "Transfer-Encoding: chunked is not the final coding");
+        break;
+      }
+      case known_field::connection:
+        for_each_list_element(value, [&](std::string_view token) {
+          if (iequals(token, "close")) c.conn_close_ = true;
+          else if (iequals(token, "keep-alive")) c.conn_keep_alive_ = true;
+          else if (iequals(token, "upgrade")) c.conn_upgrade_ = true;
+          return true;
+        });
+        break;
+      case known_field::upgrade:
+        if (c.upgrade_value_.empty()) c.upgrade_value_ = value;
+        break;
+      default:
+        break;
+    }
+    c.msg_->headers().push(header_field{name, value, id});
+    return 0;
+  }
+
+  static int on_headers_complete(llhttp_t* p) {
+    parser_core& c = self(p);
+    if (int r = start_line_end(c); r != 0) return r;
+    message_base& m = *c.msg_;
+    const unsigned major = p->http_major;
+    const unsigned minor = p->http_minor;
+    if (c.version_e_ == nullptr || major == 0) return error(c, 400, "HTTP/0.9 is not supported");
+    if (major != 1) return error(c, 505, "HTTP version not supported");
+    if (minor > 1) return error(c, 505, "HTTP version not supported");
+    m.set_version({static_cast<std::uint8_t>(major), static_cast<std::uint8_t>(minor)});
+    const bool http11 = minor == 1;
+
+    if (c.cl_count_ != 0 && c.te_seen_) return error(c, 400, "both Content-Length and Transfer-Encoding");
+    if (c.te_seen_ && !http11) return error(c, 400, "Transfer-Encoding in an HTTP/1.0 message");
+
+    bool keep_alive = http11 ? !c.conn_close_ : (c.conn_keep_alive_ && !c.conn_close_);
+    bool chunked = false;
+    bool has_body = false;
+    bool until_close = false;
+
+    if (c.requests_) {
+      request& r = *c.req_;
+      std::string_view name(c.method_b_, static_cast<std::size_t>(c.method_e_ - c.method_b_));
+      std::string_view target(c.target_b_, static_cast<std::size_t>(c.target_e_ - c.target_b_));
+      khz::method meth = method_from_llhttp(p->method);
+      if (target.empty() || !all_of_class(target, cc_target)) return error(c, 400, "invalid request-target");
+      if (split_target(target, meth).form == target_form::invalid)
+        return error(c, 400, "request-target form not allowed for the method");
+      if (c.host_count_ > 1) return error(c, 400, "more than one Host field");
+      if (http11 && c.host_count_ == 0) return error(c, 400, "missing Host field");
+      if (c.host_count_ == 1) {
+        std::string_view host = m.headers().get(known_field::host), h, port;
+        if (!host.empty() && !split_authority(host, h, port)) return error(c, 400, "invalid Host field");
+        if (host.find_first_of(" \t@") != std::string_view::npos) return error(c, 400, "invalid Host field");
+      }
+      message_access::set_request_line(r, meth, name, target);
+      std::string_view expect = m.headers().get(known_field::expect);
+      message_access::set_request_flags(r, http11 && iequals(expect, "100-continue"),
+                                        c.conn_upgrade_ ? c.upgrade_value_ : std::string_view{});
+      if (meth == khz::method::connect) {
+        if (c.te_seen_ || c.content_length_ != 0) return error(c, 400, "CONNECT request with content");
+      } else if (c.te_seen_) {
+        if (!c.te_chunked_last_) return error(c, 400, "Transfer-Encoding: chunked is not the final coding");
+        if (c.te_other_) return error(c, 501, "unsupported transfer coding");
+        chunked = has_body = true;
+      } else if (c.content_length_ != 0) {
+        has_body = true;
+      }
+    } else {
+      response& r = *c.res_;
+      const unsigned code = p->status_code;
+      if (!is_valid_status(code)) return error(c, 400, "invalid status code");
+      message_access::set_status_line(
+          r, code,
+          c.reason_b_ == nullptr ? std::string_view{}
+                                 : std::string_view(c.reason_b_, static_cast<std::size_t>(c.reason_e_ - c.reason_b_)));
+      if (c.host_count_ > 1) return error(c, 400, "more than one Host field");
+      const bool tunnel = c.request_method_ == khz::method::connect && code >= 200 && code < 300;
+      if (code == 101 || tunnel) {
+        c.closes_after_ = true;  // what follows is another protocol
+      } else if (status_forbids_body(code) || c.request_method_ == khz::method::head) {
+        // No body whatever the framing fields say (RFC 9112 §6.3).
+      } else if (c.te_seen_) {
+        if (!c.te_chunked_last_ || c.te_other_) return error(c, 501, "unsupported transfer coding");
+        chunked = has_body = true;
+      } else if (c.cl_count_ != 0) {
+        has_body = c.content_length_ != 0;
+      } else {
+        has_body = until_close = true;
+        keep_alive = false;
+      }
+    }
+    if (has_body && !chunked && !until_close && c.content_length_ > c.body_limit_)
+      return error(c, 413, "Content-Length over the body limit");
+    m.set_keep_alive(keep_alive);
+    if (!keep_alive) c.closes_after_ = true;
+    message_access::set_framing(m, c.cl_count_ != 0, c.content_length_, chunked, has_body);
+    if (has_body) {
+      c.phase_ = chunked ? parser_core::phase::body_chunked
+                         : until_close ? parser_core::phase::body_until_close : parser_core::phase::body_length;
+      c.body_remaining_ = c.content_length_;
+    }
+    return HPE_PAUSED;  // the head ends here: llhttp does not see the body
+  }
+
+  static const llhttp_settings_t& settings() noexcept {
+    static const llhttp_settings_t s = [] {
+      llhttp_settings_t t;
+      llhttp_settings_init(&t);
+      t.on_method = on_method;
+      t.on_url = on_url;
+      t.on_version = on_version;
+      t.on_status = on_status;
+      t.on_header_field = on_header_field;
+      t.on_header_field_complete = on_header_field_complete;
+      t.on_header_value = on_header_value;
+      t.on_header_value_complete = on_header_value_complete;
+      t.on_headers_complete = on_headers_complete;
+      return t;
+    }();
+    return s;
+  }
+};
+
+namespace {
+llhttp_t* ll(unsigned char* storage) noexcept { return reinterpret_cast<llhttp_t*>(storage); }
+}  // namespace
+
+parser_core::parser_core(bool requests, const http_limits& limits) noexcept
+    : limits_(limits), requests_(requests) {
+  llhttp_init(ll(llhttp_), requests ? HTTP_REQUEST : HTTP_RESPONSE, &parser_callbacks::settings());
+  body_limit_ = limits_.max_body_size;
+}
+
+parser_core::~parser_core() {
+  if (owned_ != nullptr) block_release(owned_);
+}
+
+void parser_core::reset() noexcept {
+  if (owned_ != nullptr) block_release(std::exchange(owned_, nullptr));
+  llhttp_reset(ll(llhttp_));
+  chunked_.reset();
+  error_ = {};
+  phase_ = phase::head;
+  msg_ = nullptr;
+  req_ = nullptr;
+  res_ = nullptr;
+  request_method_ = method::get;
+  begin_head();
+  fed_ = 0;
+  owned_size_ = 0;
+  head_begin_ = nullptr;
+}
+
+void parser_core::begin_head() noexcept {
+  method_b_ = method_e_ = target_b_ = target_e_ = version_b_ = version_e_ = reason_b_ = reason_e_ = nullptr;
+  name_b_ = name_e_ = value_b_ = value_e_ = line_start_ = nullptr;
+  in_name_ = false;
+  content_length_ = body_remaining_ = body_received_ = 0;
+  body_limit_ = limits_.max_body_size;
+  header_count_ = 0;
+  host_count_ = cl_count_ = 0;
+  te_seen_ = te_chunked_last_ = te_chunked_seen_ = te_other_ = false;
+  conn_close_ = conn_keep_alive_ = conn_upgrade_ = false;
+  closes_after_ = false;
+  upgrade_value_ = {};
+}
+
+void parser_core::set_body_limit(std::uint64_t bytes) noexcept {
+  body_limit_ = bytes;
+  chunked_limits cl{limits_.max_chunk_line_bytes, limits_.max_header_bytes, limits_.max_header_count,
+                    bytes};
+  chunked_.set_limits(cl);
+}
+
+parse_status parser_core::fail(unsigned status, const char* reason) noexcept {
+  error_ = {status, reason};
+  phase_ = phase::failed;
+  if (owned_ != nullptr) block_release(std::exchange(owned_, nullptr));
+  return parse_status::error;
+}
+
+parse_status parser_core::parse(link_buffer& in, message_base& out, request* req, response* res) {
+  switch (phase_) {
+    case phase::head:
+      if (idle()) {
+        msg_ = &out;
+        req_ = req;
+        res_ = res;
+        if (in.empty()) return parse_status::need_more;
+        begin_head();
+        if (req != nullptr) req->clear();
+        if (res != nullptr) res->clear();
+      }
+      return parse_head(in);
+    case phase::body_length:
+    case phase::body_chunked:
+    case phase::body_until_close:
+      return parse_body(in, msg_->body());
+    case phase::closed:
+      return parse_status::closed;
+    case phase::failed:
+      return parse_status::error;
+  }
+  return parse_status::error;
+}
+
+parse_status parser_core::parse_head(link_buffer& in) {
+  const std::size_t cap = limits_.max_header_bytes + 1;  // one byte over the limit proves it was passed
+  for (;;) {
+    if (owned_ == nullptr) {
+      std::string_view front = in.front();
+      if (front.size() > fed_) {
+        if (fed_ == 0) head_begin_ = front.data();
+        assert(front.data() == head_begin_);
+        std::size_t n = std::min(front.size() - fed_, cap - fed_);
+        parse_status st = execute(head_begin_ + fed_, n, in);
+        if (st != parse_status::need_more) return st;
+        if (fed_ >= cap) return fail(431, "header section too large");
+      }
+      if (in.size() <= front.size()) return parse_status::need_more;
+      switch_to_owned(in);  // the head goes on in another block: make it contiguous
+      continue;
+    }
+    if (owned_size_ >= cap || in.size() <= owned_size_) return parse_status::need_more;
+    std::size_t before = owned_size_;
+    std::size_t added = copy_more(in);
+    parse_status st = execute(owned_->data + before, added, in);
+    if (st != parse_status::need_more) return st;
+    if (fed_ >= cap) return fail(431, "header section too large");
+  }
+}
+
+void parser_core::switch_to_owned(link_buffer& in) {
+  // Start the message over in a block of its own: llhttp's spans and ours must all
+  // point into one contiguous region. A rare path (a head crossing a block boundary);
+  // the copy is bounded by max_header_bytes.
+  owned_ = block_pool::local().allocate(limits_.max_header_bytes + 1);
+  owned_size_ = 0;
+  llhttp_reset(ll(llhttp_));
+  begin_head();
+  msg_->headers().clear();
+  fed_ = 0;
+  head_begin_ = owned_->data;
+  (void)in;
+}
+
+std::size_t parser_core::copy_more(link_buffer& in) {
+  const std::size_t cap = limits_.max_header_bytes + 1;
+  std::size_t want = std::min(in.size(), cap) - owned_size_;
+  std::size_t skip = owned_size_;
+  std::size_t copied = 0;
+  in.for_each_chunk([&](std::string_view chunk) {
+    if (skip >= chunk.size()) {
+      skip -= chunk.size();
+      return true;
+    }
+    chunk.remove_prefix(skip);
+    skip = 0;
+    std::size_t take = std::min(chunk.size(), want - copied);
+    std::memcpy(owned_->data + owned_size_ + copied, chunk.data(), take);
+    copied += take;
+    return copied < want;
+  });
+  owned_size_ += copied;
+  return copied;
+}
+
+parse_status parser_core::execute(const char* data, std::size_t len, link_buffer& in) {
+  llhttp_t* p = ll(llhttp_);
+  p->data = this;
+  llhttp_errno_t e = llhttp_execute(p, data, len);
+  if (e == HPE_OK) {
+    fed_ += len;
+    return parse_status::need_more;
+  }
+  if (e == HPE_PAUSED) {
+    const char* end = llhttp_get_error_pos(p);
+    fed_ += static_cast<std::size_t>(end - data);
+    return head_done(in, fed_);
+  }
+  if (error_.status != 0) return fail(error_.status, error_.reason);
+  const char* pos = llhttp_get_error_pos(p);
+  switch (e) {
+    case HPE_INVALID_METHOD:
+      // An unknown method token is "not implemented" (RFC 9110 §9.1); garbage is 400.
+      if (pos != nullptr && pos >= data && pos < data + len && (is_tchar(*pos) || *pos == ' '))
+        return fail(501, "method not implemented");
+      return fail(400, "invalid method");
+    case HPE_INVALID_VERSION:
+      // llhttp says "Invalid HTTP version" for well-formed digits of a version it does
+      // not know (1.2, 3.0...): that is 505; other version errors are syntax (400).
+      if (std::strcmp(llhttp_get_error_reason(p), "Invalid HTTP version") == 0)
+        return fail(505, "HTTP version not supported");
+      return fail(400, llhttp_get_error_reason(p));
+    case HPE_PAUSED_H2_UPGRADE:
+      return fail(505, "HTTP/2 connection preface on an HTTP/1.1 connection");
+    default: {
+      const char* reason = llhttp_get_error_reason(p);
+      return fail(400, reason != nullptr ? reason : "malformed message");
+    }
+  }
+}
+
+parse_status parser_core::head_done(link_buffer& in, std::size_t head_len) {
+  // The head must end with CRLF CRLF right after the last line (llhttp's loose mode
+  // also takes LF or CR alone).
+  const char* end = head_begin_ + head_len;
+  if (line_start_ == nullptr || end != line_start_ + 2 || line_start_[-2] != '\r' || line_start_[-1] != '\n' ||
+      line_start_[0] != '\r' || line_start_[1] != '\n')
+    return fail(400, "bare CR or LF in header section");
+  if (head_len > limits_.max_header_bytes) return fail(431, "header section too large");
+  link_buffer& head = message_access::head(*msg_);
+  if (owned_ == nullptr) {
+    head = in.slice(head_len);
+  } else {
+    head.clear();
+    head.append_block(std::exchange(owned_, nullptr), head_len);
+    head.flush();
+    in.skip(head_len);
+  }
+  fed_ = 0;
+  owned_size_ = 0;
+  head_begin_ = nullptr;
+  llhttp_reset(ll(llhttp_));
+  if (phase_ == phase::head) return finish_message();
+  if (phase_ == phase::body_chunked) {
+    chunked_.reset();
+    chunked_.set_limits({limits_.max_chunk_line_bytes, limits_.max_header_bytes, limits_.max_header_count,
+                         body_limit_});
+  }
+  return parse_status::headers_complete;
+}
+
+parse_status parser_core::finish_message() {
+  if (res_ != nullptr && res_->is_interim() && res_->status_code() != 101) {
+    phase_ = phase::head;  // the final response follows; request_method_ holds
+  } else {
+    phase_ = closes_after_ ? phase::closed : phase::head;
+  }
+  return parse_status::message_complete;
+}
+
+parse_status parser_core::parse_body(link_buffer& in, link_buffer& sink) {
+  switch (phase_) {
+    case phase::body_length: {
+      std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(in.size(), body_remaining_));
+      if (take != 0) {
+        sink.append(in.slice(take));
+        sink.flush();
+        body_remaining_ -= take;
+        body_received_ += take;
+      }
+      if (body_remaining_ == 0) return finish_message();
+      return parse_status::need_more;
+    }
+    case phase::body_chunked:
+      for (;;) {
+        std::string_view front = in.front();
+        if (front.empty()) return parse_status::need_more;
+        chunked_decoder::step s = chunked_.next(front);
+        if (s.st == chunked_decoder::status::error) return fail(chunked_.error_status(), chunked_.error_reason());
+        if (s.skip != 0) in.skip(s.skip);
+        if (s.data != 0) {
+          sink.append(in.slice(s.data));
+          sink.flush();
+          body_received_ += s.data;
+        }
+        if (s.st == chunked_decoder::status::done) {
+          chunked_.copy_trailers(msg_->trailers());
+          return finish_message();
+        }
+      }
+    case phase::body_until_close: {
+      std::size_t take = in.size();
+      if (take == 0) return parse_status::need_more;
+      if (body_received_ > body_limit_ || take > body_limit_ - body_received_) return fail(413, "body over the body limit");
+      sink.append(in.slice(take));
+      sink.flush();
+      body_received_ += take;
+      return parse_status::need_more;
+    }
+    case phase::head:
+      return parse_status::message_complete;
+    case phase::closed:
+      return parse_status::closed;
+    case phase::failed:
+      return parse_status::error;
+  }
+  return parse_status::error;
+}
+
+parse_status parser_core::eof() {
+  switch (phase_) {
+    case phase::body_until_close:
+      phase_ = phase::closed;
+      return parse_status::message_complete;
+    case phase::head:
+      if (idle()) {
+        phase_ = phase::closed;
+        return parse_status::closed;
+      }
+      return fail(400, "connection closed in the middle of a message");
+    case phase::body_length:
+    case phase::body_chunked:
+      return fail(400, "connection closed in the middle of a body");
+    case phase::closed:
+      return parse_status::closed;
+    case phase::failed:
+      return parse_status::error;
+  }
+  return parse_status::error;
+}
+
+}  // namespace detail
+
+std::error_code parse_error::code() const noexcept {
+  switch (status) {
+    case 0: return {};
+    case 413:
+    case 414:
+    case 431: return make_error_code(errc::too_large);
+    case 501:
+    case 505: return make_error_code(errc::not_supported);
+    default: return make_error_code(errc::protocol_error);
+  }
+}
+
+bool message_base::connection_has(std::string_view token) const noexcept {
+  bool found = false;
+  for (const header_field& f : headers_) {
+    if (f.id != known_field::connection) continue;
+    detail::for_each_list_element(f.value, [&](std::string_view t) {
+      if (detail::iequals(t, token)) found = true;
+      return !found;
+    });
+    if (found) break;
+  }
+  return found;
+}
+
+KHZ_END_NAMESPACE

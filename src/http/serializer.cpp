@@ -1,0 +1,234 @@
+#include <khz/http/chunked.hpp>
+#include <khz/http/detail/chars.hpp>
+#include <khz/http/serializer.hpp>
+#include <khz/http/status.hpp>
+
+#include <charconv>
+#include <cstring>
+#include <ctime>
+
+KHZ_BEGIN_NAMESPACE
+
+namespace {
+
+constexpr const char* day_names[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+constexpr const char* month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+void put2(char* p, int v) noexcept {
+  p[0] = static_cast<char>('0' + v / 10);
+  p[1] = static_cast<char>('0' + v % 10);
+}
+
+// Sizes, then writes, a head into one reserved span: no reallocation, one commit.
+class head_writer {
+ public:
+  void add(std::string_view s) noexcept {
+    if (out_ != nullptr) {
+      std::memcpy(out_ + size_, s.data(), s.size());
+    }
+    size_ += s.size();
+  }
+  void add_number(std::uint64_t v) noexcept {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    add(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+  }
+  void start(char* out) noexcept {
+    out_ = out;
+    size_ = 0;
+  }
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  char* out_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+bool valid_fields(const headers& h) noexcept {
+  for (const header_field& f : h)
+    if (!detail::is_token(f.name) || !detail::all_of_class(f.value, detail::cc_field_vchar)) return false;
+  return true;
+}
+
+enum class framing { none, length, chunked };
+
+// Fields, framing, Connection and Date; shared by requests and responses.
+template <class W>
+void write_fields(W& w, const message_base& m, framing fr, std::uint64_t length, const date_cache* date) {
+  bool has_date = false;
+  bool listed_close = false;
+  bool listed_keep_alive = false;
+  for (const header_field& f : m.headers()) {
+    if (f.id == known_field::content_length || f.id == known_field::transfer_encoding) continue;
+    if (f.id == known_field::connection) {
+      detail::for_each_list_element(f.value, [&](std::string_view t) {
+        if (detail::iequals(t, "close")) listed_close = true;
+        if (detail::iequals(t, "keep-alive")) listed_keep_alive = true;
+        return true;
+      });
+    } else if (f.id == known_field::other && f.name.size() == 4 && detail::iequals(f.name, "date")) {
+      has_date = true;
+    }
+    w.add(f.name);
+    w.add(": ");
+    w.add(f.value);
+    w.add("\r\n");
+  }
+  if (fr == framing::length) {
+    w.add("Content-Length: ");
+    w.add_number(length);
+    w.add("\r\n");
+  } else if (fr == framing::chunked) {
+    w.add("Transfer-Encoding: chunked\r\n");
+  }
+  if (!m.keep_alive() && !listed_close) w.add("Connection: close\r\n");
+  if (m.keep_alive() && m.version().minor == 0 && !listed_keep_alive) w.add("Connection: keep-alive\r\n");
+  if (date != nullptr && !has_date) w.add(date->field_line());
+  w.add("\r\n");
+}
+
+template <class F>
+void emit(link_buffer& out, F&& write_head) {
+  head_writer sizing;
+  write_head(sizing);
+  std::size_t n = sizing.size();
+  std::span<char> room = out.reserve(n);
+  head_writer w;
+  w.start(room.data());
+  write_head(w);
+  out.commit(n);
+}
+
+template <class W>
+void write_status_line(W& w, const response& res) {
+  const unsigned code = res.status_code();
+  if (res.version() == http_version{1, 1} && !res.has_custom_reason()) {
+    std::string_view line = detail::status_line_11(code);
+    if (!line.empty()) {
+      w.add(line);
+      return;
+    }
+  }
+  w.add(res.version().minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  w.add_number(code);
+  w.add(" ");
+  w.add(res.reason());
+  w.add("\r\n");
+}
+
+void write_body(link_buffer& out, message_base& m, framing fr, std::size_t copy_threshold) {
+  link_buffer& body = m.body();
+  body.flush();
+  if (fr == framing::chunked) {
+    write_chunk(out, std::move(body));
+    write_last_chunk(out, &m.trailers());
+    return;
+  }
+  if (body.size() <= copy_threshold) {
+    body.for_each_chunk([&](std::string_view piece) { out.append(piece); });
+    body.clear();
+  } else {
+    out.append(std::move(body));
+  }
+}
+
+}  // namespace
+
+bool date_cache::update(std::chrono::system_clock::time_point now) noexcept {
+  const std::int64_t second =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  if (second == second_) return false;
+  second_ = second;
+  std::time_t t = static_cast<std::time_t>(second);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char* p = line_;
+  std::memcpy(p, "Date: ", 6);
+  p += 6;
+  std::memcpy(p, day_names[tm.tm_wday], 3);
+  p[3] = ',';
+  p[4] = ' ';
+  put2(p + 5, tm.tm_mday);
+  p[7] = ' ';
+  std::memcpy(p + 8, month_names[tm.tm_mon], 3);
+  p[11] = ' ';
+  int year = tm.tm_year + 1900;
+  put2(p + 12, (year / 100) % 100);
+  put2(p + 14, year % 100);
+  p[16] = ' ';
+  put2(p + 17, tm.tm_hour);
+  p[19] = ':';
+  put2(p + 20, tm.tm_min);
+  p[22] = ':';
+  put2(p + 23, tm.tm_sec);
+  std::memcpy(p + 25, " GMT\r\n", 6);
+  return true;
+}
+
+result<void> write_response_head(link_buffer& out, const response& res, std::optional<std::uint64_t> content_length,
+                                 const write_options& options) {
+  if (!is_valid_status(res.status_code()) || !detail::all_of_class(res.reason(), detail::cc_reason) ||
+      !valid_fields(res.headers()))
+    return errc::invalid_argument;
+  framing fr = framing::none;
+  if (!status_forbids_body(res.status_code())) {
+    if (res.chunked()) fr = framing::chunked;
+    else if (content_length) fr = framing::length;
+  }
+  emit(out, [&](head_writer& w) {
+    write_status_line(w, res);
+    write_fields(w, res, fr, content_length.value_or(0), options.date);
+  });
+  return {};
+}
+
+result<void> write_response(link_buffer& out, response& res, const write_options& options) {
+  if (res.chunked() && !valid_fields(res.trailers())) return errc::invalid_argument;
+  res.body().flush();
+  const bool no_body = status_forbids_body(res.status_code());
+  const std::uint64_t length = no_body ? 0 : res.body().size();
+  auto r = write_response_head(out, res, res.chunked() ? std::nullopt : std::optional<std::uint64_t>(length), options);
+  if (!r) return r;
+  if (no_body) {
+    res.body().clear();
+    return {};
+  }
+  if (options.request_method == method::head) {
+    res.body().clear();  // the framing describes the body a GET would have had
+    return {};
+  }
+  write_body(out, res, res.chunked() ? framing::chunked : framing::length, options.copy_threshold);
+  return {};
+}
+
+result<void> write_request_head(link_buffer& out, const request& req, std::optional<std::uint64_t> content_length) {
+  if (!is_method_token(req.method_name()) || req.target().empty() ||
+      !detail::all_of_class(req.target(), detail::cc_target) || !valid_fields(req.headers()))
+    return errc::invalid_argument;
+  framing fr = req.chunked() ? framing::chunked : content_length ? framing::length : framing::none;
+  emit(out, [&](head_writer& w) {
+    w.add(req.method_name());
+    w.add(" ");
+    w.add(req.target());
+    w.add(req.version().minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+    write_fields(w, req, fr, content_length.value_or(0), nullptr);
+  });
+  return {};
+}
+
+result<void> write_request(link_buffer& out, request& req, const write_options& options) {
+  if (req.chunked() && !valid_fields(req.trailers())) return errc::invalid_argument;
+  req.body().flush();
+  const std::uint64_t length = req.body().size();
+  const khz::method m = req.method();
+  const bool wants_length = length != 0 || m == method::post || m == method::put || m == method::patch;
+  auto r = write_request_head(out, req,
+                              req.chunked() || !wants_length ? std::nullopt : std::optional<std::uint64_t>(length));
+  if (!r) return r;
+  if (req.chunked() || length != 0)
+    write_body(out, req, req.chunked() ? framing::chunked : framing::length, options.copy_threshold);
+  return {};
+}
+
+KHZ_END_NAMESPACE
