@@ -104,6 +104,15 @@ TEST(route_options, remove_extra_slash_matches_the_cleaned_path) {
   router plain;
   plain.get("/a/b", h("ab"));
   EXPECT_EQ(target(plain.match("GET", "//a///b")), "404");
+  // Redirects are computed on the cleaned path.
+  EXPECT_EQ(target(r.match("GET", "//a//b/", "q=1")), "redirect 301 /a/b?q=1");
+}
+
+TEST(route_redirect, only_within_the_method) {
+  router r;
+  r.get("/users", h("users"));
+  EXPECT_EQ(target(r.match("POST", "/users/")), "404");
+  EXPECT_EQ(target(r.match("PURGE", "/users/")), "404");
 }
 
 TEST(route_options, default_mode_decodes_the_path_before_matching) {

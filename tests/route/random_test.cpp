@@ -110,7 +110,11 @@ TEST(route_random, matches_reference) {
     }
     const std::vector<std::string> patterns(unique.begin(), unique.end());
     router r(khz::router_options{.redirect_trailing_slash = false});
-    for (const auto& p : patterns) r.get(p, h(p));
+    router tsr;  // default options: trailing-slash redirects on
+    for (const auto& p : patterns) {
+      r.get(p, h(p));
+      tsr.get(p, h(p));
+    }
 
     for (int q = 0; q < 60; ++q) {
       std::string path;
@@ -126,8 +130,21 @@ TEST(route_random, matches_reference) {
       const auto got = r.match("GET", path);
       if (!want) {
         EXPECT_EQ(got.kind, khz::route_match_kind::not_found);
+        // With redirects on: a redirect exactly when the other trailing-slash form matches.
+        const std::string toggled =
+            path.back() == '/' ? path.substr(0, path.size() - 1) : path + "/";
+        const bool other_form = path != "/" && !toggled.empty() && reference(patterns, toggled);
+        const auto redirected = tsr.match("GET", path);
+        if (other_form) {
+          EXPECT_EQ(redirected.kind, khz::route_match_kind::redirect);
+          EXPECT_EQ(redirected.location, toggled);
+          EXPECT_EQ(redirected.status, 301);
+        } else {
+          EXPECT_EQ(redirected.kind, khz::route_match_kind::not_found);
+        }
         continue;
       }
+      EXPECT_EQ(target(tsr.match("GET", path)), target(got));
       ASSERT_TRUE(got.found()) << "expected " << want->pattern;
       EXPECT_EQ(got.full_path, want->pattern);
       ASSERT_EQ(got.params.size(), want->params.size());
