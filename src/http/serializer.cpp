@@ -24,7 +24,7 @@ void put2(char* p, int v) noexcept {
 class head_writer {
  public:
   void add(std::string_view s) noexcept {
-    if (out_ != nullptr) {
+    if (out_ != nullptr && !s.empty()) {
       std::memcpy(out_ + size_, s.data(), s.size());
     }
     size_ += s.size();

@@ -1,0 +1,302 @@
+// Parser behaviour beyond the conformance table: the headers_complete step, streaming
+// bodies, limits per message, zero copy and view lifetimes, reuse, end of stream.
+#include "harness.hpp"
+
+#include <khz/http/parser.hpp>
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace khz::test {
+namespace {
+
+void feed(link_buffer& in, std::string_view bytes) {
+  in.append(bytes);
+  in.flush();
+}
+
+// Appends bytes in a block of their own (the input then has a block boundary here).
+void feed_block(link_buffer& in, std::string_view bytes) {
+  link_buffer own;
+  own.append(bytes);
+  in.append(std::move(own));
+  in.flush();
+}
+
+bool inside(std::string_view part, const char* begin, std::size_t size) {
+  return part.data() >= begin && part.data() + part.size() <= begin + size;
+}
+
+TEST(request_parser, expect_continue_is_surfaced_before_the_body) {
+  request_parser p;
+  request r;
+  link_buffer in;
+  feed(in, "PUT /up HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+  ASSERT_EQ(p.parse(in, r), parse_status::headers_complete);
+  EXPECT_TRUE(r.expect_continue());
+  EXPECT_TRUE(r.has_body());
+  EXPECT_EQ(r.content_length(), 4u);
+  EXPECT_TRUE(in.empty());  // the head left the input; the body has not arrived
+  EXPECT_EQ(p.parse(in, r), parse_status::need_more);
+  feed(in, "da");
+  EXPECT_EQ(p.parse(in, r), parse_status::need_more);
+  feed(in, "ta");
+  ASSERT_EQ(p.parse(in, r), parse_status::message_complete);
+  EXPECT_EQ(to_string(r.body()), "data");
+}
+
+TEST(request_parser, content_length_over_limit_is_refused_at_the_head) {
+  http_limits limits;
+  limits.max_body_size = 10;
+  request_parser p(limits);
+  request r;
+  link_buffer in;
+  feed(in, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n");
+  EXPECT_EQ(p.parse(in, r), parse_status::error);
+  EXPECT_EQ(p.error().status, 413u);
+  EXPECT_EQ(p.error().code(), make_error_code(errc::too_large));
+  // A failed parser stays failed until reset().
+  EXPECT_EQ(p.parse(in, r), parse_status::error);
+  p.reset();
+  link_buffer in2;
+  feed(in2, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(p.parse(in2, r), parse_status::message_complete);
+}
+
+TEST(request_parser, streaming_content_length_body_to_a_sink) {
+  request_parser p;
+  request r;
+  link_buffer in;
+  feed(in, "POST /s HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123");
+  ASSERT_EQ(p.parse(in, r), parse_status::headers_complete);
+  link_buffer sink;
+  EXPECT_EQ(p.parse_body(in, sink), parse_status::need_more);
+  EXPECT_EQ(to_string(sink), "0123");
+  sink.skip(sink.size());
+  sink.release();
+  feed(in, "456789GET /next HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(p.parse_body(in, sink), parse_status::message_complete);
+  EXPECT_EQ(to_string(sink), "456789");
+  EXPECT_TRUE(r.body().empty());
+  request next;
+  ASSERT_EQ(p.parse(in, next), parse_status::message_complete);
+  EXPECT_EQ(next.target(), "/next");
+}
+
+TEST(request_parser, streaming_chunked_body_with_raised_limit_and_trailers) {
+  http_limits limits;
+  limits.max_body_size = 4;
+  request_parser p(limits);
+  request r;
+  link_buffer in;
+  feed(in, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+  ASSERT_EQ(p.parse(in, r), parse_status::headers_complete);
+  EXPECT_TRUE(r.chunked());
+  p.set_body_limit(1000);  // this route streams large uploads
+  link_buffer sink;
+  std::vector<std::string> pieces;
+  for (std::string_view part : {"a\r\n0123456789\r\n", "5;x=y\r\nab", "cde\r\n0\r\nX-T: t\r\n\r\n"}) {
+    feed_block(in, part);
+    parse_status st = p.parse_body(in, sink);
+    pieces.push_back(to_string(sink));
+    sink.clear();
+    if (st == parse_status::message_complete) break;
+    ASSERT_EQ(st, parse_status::need_more);
+  }
+  EXPECT_EQ(pieces, (std::vector<std::string>{"0123456789", "ab", "cde"}));
+  EXPECT_EQ(r.trailers().get("x-t"), "t");
+}
+
+TEST(request_parser, chunked_body_over_default_limit_is_413) {
+  http_limits limits;
+  limits.max_body_size = 4;
+  request_parser p(limits);
+  request r;
+  link_buffer in;
+  feed(in, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+  ASSERT_EQ(p.parse(in, r), parse_status::headers_complete);
+  EXPECT_EQ(p.parse(in, r), parse_status::error);
+  EXPECT_EQ(p.error().status, 413u);
+}
+
+TEST(request_parser, head_and_body_are_zero_copy_slices_of_the_input) {
+  request_parser p;
+  request r;
+  link_buffer in;
+  const std::string wire = "POST /z HTTP/1.1\r\nHost: a\r\nX-V: value\r\nContent-Length: 5\r\n\r\nhello";
+  feed(in, wire);
+  const char* block = in.front().data();
+  ASSERT_EQ(in.front().size(), wire.size());
+  ASSERT_EQ(p.parse(in, r), parse_status::headers_complete);
+  ASSERT_EQ(p.parse(in, r), parse_status::message_complete);
+  EXPECT_TRUE(inside(r.target(), block, wire.size()));
+  EXPECT_TRUE(inside(r.headers().get("X-V"), block, wire.size()));
+  EXPECT_EQ(r.body().front().data(), block + wire.size() - 5);
+  EXPECT_EQ(r.head_size(), wire.size() - 5);
+}
+
+TEST(request_parser, head_straddling_blocks_is_copied_once_and_stays_valid) {
+  request_parser p;
+  request r;
+  link_buffer in;
+  feed_block(in, "GET /split HTTP/1.1\r\nHo");
+  EXPECT_EQ(p.parse(in, r), parse_status::need_more);
+  feed_block(in, "st: a\r\nX-Long: ");
+  EXPECT_EQ(p.parse(in, r), parse_status::need_more);
+  feed_block(in, "0123456789\r\n\r\nGET /second HTTP/1.1\r\nHost: b\r\n\r\n");
+  ASSERT_EQ(p.parse(in, r), parse_status::message_complete);
+  request second;
+  ASSERT_EQ(p.parse(in, second), parse_status::message_complete);
+  in.clear();  // every view must survive the input
+  EXPECT_EQ(r.target(), "/split");
+  EXPECT_EQ(r.headers().get("host"), "a");
+  EXPECT_EQ(r.headers().get("x-long"), "0123456789");
+  EXPECT_EQ(second.target(), "/second");
+  EXPECT_EQ(second.headers().get(known_field::host), "b");
+}
+
+TEST(request_parser, messages_outlive_the_input_buffer) {
+  block_pool::local().trim();
+  std::vector<request> kept;
+  {
+    request_parser p;
+    link_buffer in;
+    std::string wire;
+    for (int i = 0; i < 20; ++i)
+      wire += "POST /m" + std::to_string(i) + " HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nb" +
+              std::to_string(i % 10) + "!";
+    feed(in, wire);
+    for (;;) {
+      request r;
+      parse_status st = p.parse(in, r);
+      if (st == parse_status::headers_complete) st = p.parse(in, r);
+      if (st != parse_status::message_complete) break;
+      kept.push_back(std::move(r));
+    }
+    in.release();
+  }
+  ASSERT_EQ(kept.size(), 20u);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(kept[static_cast<std::size_t>(i)].target(), "/m" + std::to_string(i));
+    EXPECT_EQ(to_string(kept[static_cast<std::size_t>(i)].body()), "b" + std::to_string(i % 10) + "!");
+  }
+}
+
+TEST(request_parser, reused_request_object_and_pipeline_in_one_go) {
+  request_parser p;
+  request r;
+  link_buffer in;
+  std::string wire;
+  for (int i = 0; i < 16; ++i) wire += "GET /p" + std::to_string(i) + " HTTP/1.1\r\nHost: h\r\nX-I: " + std::to_string(i) + "\r\n\r\n";
+  feed(in, wire);
+  int count = 0;
+  while (p.parse(in, r) == parse_status::message_complete) {
+    EXPECT_EQ(r.target(), "/p" + std::to_string(count));
+    EXPECT_EQ(r.headers().size(), 2u);
+    EXPECT_EQ(r.headers().get("X-I"), std::to_string(count));
+    ++count;
+  }
+  EXPECT_EQ(count, 16);
+  EXPECT_TRUE(in.empty());
+  EXPECT_TRUE(p.idle());
+}
+
+TEST(request_parser, end_of_stream) {
+  {
+    request_parser p;
+    EXPECT_EQ(p.eof(), parse_status::closed);
+  }
+  {
+    request_parser p;
+    request r;
+    link_buffer in;
+    feed(in, "GET / HTTP/1.1\r\nHo");
+    EXPECT_EQ(p.parse(in, r), parse_status::need_more);
+    EXPECT_EQ(p.eof(), parse_status::error);
+    EXPECT_EQ(p.error().status, 400u);
+  }
+  {
+    request_parser p;
+    request r;
+    link_buffer in;
+    feed(in, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nab");
+    EXPECT_EQ(p.parse(in, r), parse_status::headers_complete);
+    EXPECT_EQ(p.parse(in, r), parse_status::need_more);
+    EXPECT_EQ(p.eof(), parse_status::error);
+  }
+}
+
+TEST(request_parser, upgrade_and_connect_leave_the_decision_to_the_server) {
+  request_parser p;
+  request r;
+  link_buffer in;
+  feed(in, "GET /chat HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"
+           "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n");
+  ASSERT_EQ(p.parse(in, r), parse_status::message_complete);
+  EXPECT_EQ(r.upgrade(), "websocket");
+  EXPECT_TRUE(r.keep_alive());
+  ASSERT_EQ(p.parse(in, r), parse_status::message_complete);
+  EXPECT_EQ(r.method(), method::connect);
+  EXPECT_EQ(r.split().host, "a");
+  EXPECT_FALSE(r.has_body());
+}
+
+TEST(response_parser, request_method_per_response) {
+  response_parser p;
+  response r;
+  link_buffer in;
+  feed(in, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+  p.set_request_method(method::head);
+  ASSERT_EQ(p.parse(in, r), parse_status::message_complete);
+  EXPECT_TRUE(r.body().empty());
+  EXPECT_EQ(r.content_length(), 5u);
+  p.set_request_method(method::get);
+  ASSERT_EQ(p.parse(in, r), parse_status::headers_complete);
+  ASSERT_EQ(p.parse(in, r), parse_status::message_complete);
+  EXPECT_EQ(to_string(r.body()), "hello");
+}
+
+TEST(response_parser, interim_then_final_and_read_until_close) {
+  response_parser p;
+  response r;
+  link_buffer in;
+  feed(in, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\npart one, ");
+  ASSERT_EQ(p.parse(in, r), parse_status::message_complete);
+  EXPECT_TRUE(r.is_interim());
+  ASSERT_EQ(p.parse(in, r), parse_status::headers_complete);
+  EXPECT_FALSE(r.keep_alive());
+  EXPECT_EQ(p.parse(in, r), parse_status::need_more);
+  feed(in, "part two");
+  EXPECT_EQ(p.parse(in, r), parse_status::need_more);
+  ASSERT_EQ(p.eof(), parse_status::message_complete);
+  EXPECT_EQ(to_string(r.body()), "part one, part two");
+  EXPECT_EQ(p.parse(in, r), parse_status::closed);
+}
+
+TEST(response_parser, until_close_body_respects_the_limit) {
+  http_limits limits;
+  limits.max_body_size = 8;
+  response_parser p(limits);
+  response r;
+  link_buffer in;
+  feed(in, "HTTP/1.1 200 OK\r\n\r\n12345");
+  ASSERT_EQ(p.parse(in, r), parse_status::headers_complete);
+  EXPECT_EQ(p.parse(in, r), parse_status::need_more);
+  feed(in, "6789");
+  EXPECT_EQ(p.parse(in, r), parse_status::error);
+  EXPECT_EQ(p.error().status, 413u);
+}
+
+TEST(parse_error, codes) {
+  EXPECT_FALSE(parse_error{}.code());
+  EXPECT_EQ((parse_error{400, ""}.code()), make_error_code(errc::protocol_error));
+  EXPECT_EQ((parse_error{414, ""}.code()), make_error_code(errc::too_large));
+  EXPECT_EQ((parse_error{431, ""}.code()), make_error_code(errc::too_large));
+  EXPECT_EQ((parse_error{501, ""}.code()), make_error_code(errc::not_supported));
+  EXPECT_EQ((parse_error{505, ""}.code()), make_error_code(errc::not_supported));
+}
+
+}  // namespace
+}  // namespace khz::test
