@@ -15,7 +15,8 @@
 // "window=start" is printed (flushed) when the measured window opens so that a driver can
 // sample the server's CPU time, then one result line when it closes:
 //   messages=... seconds=... msgs_per_sec=... mean_us=... p50_us=... p99_us=... p999_us=...
-//   max_us=... errors=... connections=... bytes=... warmup_messages=...
+//   max_us=... errors=... connections=... bytes=... warmup_messages=... load_cpu_s=...
+// (load_cpu_s: the generator's own CPU seconds in the window, to tell when it is the limit)
 // A message counts in the window when its echo completes inside it. Exit status 0 when
 // no error occurred, 1 otherwise (the result line is printed either way), 2 on setup error.
 //
@@ -36,6 +37,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -140,6 +142,14 @@ int ms_until(std::int64_t deadline, std::int64_t now) noexcept {
 }
 
 std::int64_t seconds_to_ns(double s) { return static_cast<std::int64_t>(s * 1e9); }
+
+// CPU seconds (user + system) used so far by this whole process, all threads.
+double process_cpu_seconds() noexcept {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  const auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+  return secs(ru.ru_utime) + secs(ru.ru_stime);
+}
 
 struct endpoint {
   sockaddr_storage addr{};
@@ -424,25 +434,30 @@ int run_closed_loop(const options& opt) {
   std::vector<std::thread> threads;
   for (unsigned t = 1; t < opt.threads; ++t)
     threads.emplace_back([&, t] { workers[t]->run(begin, measure, end); });
+  // The driver samples the server's CPU time when "window=start" appears.
+  std::atomic<double> cpu_at_measure{0.0};
+  const auto announce = [&cpu_at_measure] {
+    cpu_at_measure.store(process_cpu_seconds());
+    std::printf("window=start\n");
+    std::fflush(stdout);
+  };
   std::thread announcer;
   if (measure > begin) {
-    // The driver samples the server's CPU time when this line appears.
-    announcer = std::thread([measure] {
+    announcer = std::thread([measure, &announce] {
       std::int64_t now = now_ns();
       while (now < measure) {
         std::this_thread::sleep_for(std::chrono::nanoseconds(measure - now));
         now = now_ns();
       }
-      std::printf("window=start\n");
-      std::fflush(stdout);
+      announce();
     });
   } else {
-    std::printf("window=start\n");
-    std::fflush(stdout);
+    announce();
   }
   workers[0]->run(begin, measure, end);
   for (auto& t : threads) t.join();
   if (announcer.joinable()) announcer.join();
+  const double load_cpu_s = process_cpu_seconds() - cpu_at_measure.load();
 
   khz_echo::latency_histogram all;
   std::uint64_t warmup_messages = 0;
@@ -458,12 +473,13 @@ int run_closed_loop(const options& opt) {
   const auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
   std::printf(
       "messages=%llu seconds=%.3f msgs_per_sec=%.1f mean_us=%.1f p50_us=%.1f p99_us=%.1f "
-      "p999_us=%.1f max_us=%.1f errors=%llu connections=%u bytes=%zu warmup_messages=%llu\n",
+      "p999_us=%.1f max_us=%.1f errors=%llu connections=%u bytes=%zu warmup_messages=%llu "
+      "load_cpu_s=%.3f\n",
       static_cast<unsigned long long>(all.count()), seconds,
       seconds > 0 ? static_cast<double>(all.count()) / seconds : 0.0, all.mean() / 1000.0,
       us(all.quantile(0.50)), us(all.quantile(0.99)), us(all.quantile(0.999)), us(all.max()),
       static_cast<unsigned long long>(errors), opt.connections, opt.bytes,
-      static_cast<unsigned long long>(warmup_messages));
+      static_cast<unsigned long long>(warmup_messages), load_cpu_s);
   std::fflush(stdout);
   workers.clear();  // closes the connections
   return errors == 0 && all.count() > 0 ? 0 : 1;
