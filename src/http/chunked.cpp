@@ -7,9 +7,9 @@
 
 KHZ_BEGIN_NAMESPACE
 
-using detail::cc_field_vchar;
-using detail::is_class;
-using detail::is_tchar;
+using detail::http_chars::cc_field_vchar;
+using detail::http_chars::is_class;
+using detail::http_chars::is_tchar;
 
 namespace {
 constexpr bool is_ws(char c) noexcept { return c == ' ' || c == '\t'; }
@@ -222,7 +222,7 @@ void chunked_decoder::copy_trailers(headers& out) const {
     std::string_view line = rest.substr(0, eol);
     rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 2);
     std::size_t colon = line.find(':');
-    out.add(line.substr(0, colon), detail::trim_ows(line.substr(colon + 1)));
+    out.add(line.substr(0, colon), detail::http_chars::trim_ows(line.substr(colon + 1)));
   }
 }
 

@@ -56,7 +56,7 @@ void string_arena::release_all() noexcept {
 std::size_t headers::erase(std::string_view name) noexcept {
   std::size_t removed = 0;
   for (std::size_t i = fields_.size(); i-- > 0;) {
-    if (detail::iequals(fields_[i].name, name)) {
+    if (detail::http_chars::iequals(fields_[i].name, name)) {
       fields_.erase_at(i);
       ++removed;
     }

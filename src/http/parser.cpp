@@ -20,6 +20,8 @@ KHZ_BEGIN_NAMESPACE
 
 namespace detail {
 
+using namespace http_chars;  // the RFC 9110 character tables
+
 struct message_access {
   static link_buffer& head(message_base& m) noexcept { return m.head_; }
   static void set_framing(message_base& m, bool has_cl, std::uint64_t cl, bool chunked, bool has_body) noexcept {
@@ -50,6 +52,43 @@ static_assert(sizeof(llhttp_t) <= 96, "parser_core::llhttp_ is too small for llh
 static_assert(alignof(llhttp_t) <= 8, "parser_core::llhttp_ is under-aligned for llhttp_t");
 
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+// Host = uri-host [ ":" port ] (RFC 9110 §7.2): reg-name or IP-literal bytes, digits
+// after the last ':' outside brackets. Empty is allowed (RFC 9112 §3.2).
+bool valid_host(std::string_view h) noexcept {
+  std::size_t colon = std::string_view::npos;
+  std::size_t i = 0;
+  if (!h.empty() && h[0] == '[') {
+    std::size_t close = h.find(']');
+    if (close == std::string_view::npos) return false;
+    for (i = 1; i < close; ++i) {
+      char ch = h[i];
+      if (!(is_digit(ch) || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F') || ch == ':' || ch == '.'))
+        return false;
+    }
+    i = close + 1;
+    if (i == h.size()) return true;
+    if (h[i] != ':') return false;
+    colon = i++;
+  } else {
+    for (; i < h.size(); ++i) {
+      char ch = h[i];
+      if (ch == ':') {
+        colon = i;
+        break;
+      }
+      // unreserved / pct-encoded / sub-delims
+      if (!(is_tchar(ch) || ch == '(' || ch == ')' || ch == ',' || ch == ';' || ch == '=') || ch == '|' ||
+          ch == '^' || ch == '`' || ch == '#')
+        return false;
+    }
+    if (colon == std::string_view::npos) return true;
+    ++i;
+  }
+  for (; i < h.size(); ++i)
+    if (!is_digit(h[i])) return false;
+  return true;
+}
 
 khz::method method_from_llhttp(std::uint8_t m) noexcept {
   switch (m) {
@@ -178,7 +217,9 @@ struct parser_callbacks {
   static int on_header_value_complete(llhttp_t* p) {
     parser_core& c = self(p);
     std::string_view name(c.name_b_, static_cast<std::size_t>(c.name_e_ - c.name_b_));
-    if (name.empty() || !all_of_class(name, cc_tchar) || c.name_e_[0] != ':')
+    // llhttp's loose-mode name table is tchar plus SP: SP is the only byte left to
+    // refuse (the test header_name_bytes_exhaustive proves it for all 256 bytes).
+    if (name.empty() || c.name_e_[0] != ':' || contains_byte(name, ' '))
       return error(c, 400, "invalid header field name");
     if (c.value_b_ == nullptr) {
       // No value piece: the value is empty; find where the line ends.
@@ -189,8 +230,9 @@ struct parser_callbacks {
     if (c.value_e_[0] != '\r') return error(c, 400, "bare LF in header section");
     c.line_start_ = c.value_e_ + 2;
     std::string_view value(c.value_b_, static_cast<std::size_t>(c.value_e_ - c.value_b_));
-    value = trim_ows(value);
-    if (!all_of_class(value, cc_field_vchar)) return error(c, 400, "invalid character in header value");
+    // Leading OWS is not part of the span; trailing OWS is. llhttp has already refused
+    // every control byte but HTAB in values (test header_value_bytes_exhaustive).
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     known_field id = classify_field(name);
     switch (id) {
       case known_field::host:
@@ -274,16 +316,15 @@ struct parser_callbacks {
       std::string_view name(c.method_b_, static_cast<std::size_t>(c.method_e_ - c.method_b_));
       std::string_view target(c.target_b_, static_cast<std::size_t>(c.target_e_ - c.target_b_));
       khz::method meth = method_from_llhttp(p->method);
-      if (target.empty() || !all_of_class(target, cc_target)) return error(c, 400, "invalid request-target");
-      if (split_target(target, meth).form == target_form::invalid)
+      if (target.empty() || !target_bytes_valid(target)) return error(c, 400, "invalid request-target");
+      // origin-form (the common case) is valid for every method but CONNECT.
+      if ((target[0] != '/' || meth == khz::method::connect) &&
+          split_target(target, meth).form == target_form::invalid)
         return error(c, 400, "request-target form not allowed for the method");
       if (c.host_count_ > 1) return error(c, 400, "more than one Host field");
       if (http11 && c.host_count_ == 0) return error(c, 400, "missing Host field");
-      if (c.host_count_ == 1) {
-        std::string_view host = m.headers().get(known_field::host), h, port;
-        if (!host.empty() && !split_authority(host, h, port)) return error(c, 400, "invalid Host field");
-        if (host.find_first_of(" \t@") != std::string_view::npos) return error(c, 400, "invalid Host field");
-      }
+      if (c.host_count_ == 1 && !valid_host(m.headers().get(known_field::host)))
+        return error(c, 400, "invalid Host field");
       message_access::set_request_line(r, meth, name, target);
       std::string_view expect = m.headers().get(known_field::expect);
       message_access::set_request_flags(r, http11 && iequals(expect, "100-continue"),
@@ -661,8 +702,8 @@ bool message_base::connection_has(std::string_view token) const noexcept {
   bool found = false;
   for (const header_field& f : headers_) {
     if (f.id != known_field::connection) continue;
-    detail::for_each_list_element(f.value, [&](std::string_view t) {
-      if (detail::iequals(t, token)) found = true;
+    detail::http_chars::for_each_list_element(f.value, [&](std::string_view t) {
+      if (detail::http_chars::iequals(t, token)) found = true;
       return !found;
     });
     if (found) break;

@@ -47,7 +47,7 @@ class head_writer {
 
 bool valid_fields(const headers& h) noexcept {
   for (const header_field& f : h)
-    if (!detail::is_token(f.name) || !detail::all_of_class(f.value, detail::cc_field_vchar)) return false;
+    if (!detail::http_chars::is_token(f.name) || !detail::http_chars::all_of_class(f.value, detail::http_chars::cc_field_vchar)) return false;
   return true;
 }
 
@@ -62,12 +62,12 @@ void write_fields(W& w, const message_base& m, framing fr, std::uint64_t length,
   for (const header_field& f : m.headers()) {
     if (f.id == known_field::content_length || f.id == known_field::transfer_encoding) continue;
     if (f.id == known_field::connection) {
-      detail::for_each_list_element(f.value, [&](std::string_view t) {
-        if (detail::iequals(t, "close")) listed_close = true;
-        if (detail::iequals(t, "keep-alive")) listed_keep_alive = true;
+      detail::http_chars::for_each_list_element(f.value, [&](std::string_view t) {
+        if (detail::http_chars::iequals(t, "close")) listed_close = true;
+        if (detail::http_chars::iequals(t, "keep-alive")) listed_keep_alive = true;
         return true;
       });
-    } else if (f.id == known_field::other && f.name.size() == 4 && detail::iequals(f.name, "date")) {
+    } else if (f.id == known_field::other && f.name.size() == 4 && detail::http_chars::iequals(f.name, "date")) {
       has_date = true;
     }
     w.add(f.name);
@@ -168,7 +168,7 @@ bool date_cache::update(std::chrono::system_clock::time_point now) noexcept {
 
 result<void> write_response_head(link_buffer& out, const response& res, std::optional<std::uint64_t> content_length,
                                  const write_options& options) {
-  if (!is_valid_status(res.status_code()) || !detail::all_of_class(res.reason(), detail::cc_reason) ||
+  if (!is_valid_status(res.status_code()) || !detail::http_chars::all_of_class(res.reason(), detail::http_chars::cc_reason) ||
       !valid_fields(res.headers()))
     return errc::invalid_argument;
   framing fr = framing::none;
@@ -204,7 +204,7 @@ result<void> write_response(link_buffer& out, response& res, const write_options
 
 result<void> write_request_head(link_buffer& out, const request& req, std::optional<std::uint64_t> content_length) {
   if (!is_method_token(req.method_name()) || req.target().empty() ||
-      !detail::all_of_class(req.target(), detail::cc_target) || !valid_fields(req.headers()))
+      !detail::http_chars::all_of_class(req.target(), detail::http_chars::cc_target) || !valid_fields(req.headers()))
     return errc::invalid_argument;
   framing fr = req.chunked() ? framing::chunked : content_length ? framing::length : framing::none;
   emit(out, [&](head_writer& w) {

@@ -47,7 +47,7 @@ inline constexpr std::size_t known_field_count = 8;
 
 // Classifies a field name (case-insensitive).
 constexpr known_field classify_field(std::string_view name) noexcept {
-  using detail::iequals;
+  using detail::http_chars::iequals;
   switch (name.size()) {
     case 4:
       if (iequals(name, "host")) return known_field::host;
@@ -219,7 +219,7 @@ class headers {
     known_field id = classify_field(name);
     if (id != known_field::other) return find(id);
     for (const header_field& f : fields_)
-      if (f.id == known_field::other && detail::iequals(f.name, name)) return &f;
+      if (f.id == known_field::other && detail::http_chars::iequals(f.name, name)) return &f;
     return nullptr;
   }
   // First field of a known kind, in O(1).
@@ -245,7 +245,7 @@ class headers {
   std::size_t count(std::string_view name) const noexcept {
     std::size_t n = 0;
     for (const header_field& f : fields_)
-      if (detail::iequals(f.name, name)) ++n;
+      if (detail::http_chars::iequals(f.name, name)) ++n;
     return n;
   }
 
@@ -253,7 +253,7 @@ class headers {
   template <class F>
   void for_each(std::string_view name, F&& f) const {
     for (const header_field& h : fields_)
-      if (detail::iequals(h.name, name)) f(h.value);
+      if (detail::http_chars::iequals(h.name, name)) f(h.value);
   }
 
   // Appends a field, copying name and value into this object. Preconditions (checked by
@@ -264,7 +264,7 @@ class headers {
   // Appends a field without copying: the caller keeps both strings alive while this
   // object may be read (typically string literals).
   void add_view(std::string_view name, std::string_view value) {
-    push(header_field{name, detail::trim_ows(value), classify_field(name)});
+    push(header_field{name, detail::http_chars::trim_ows(value), classify_field(name)});
   }
   // Replaces every field with this name by one field (copied).
   void set(std::string_view name, std::string_view value) {

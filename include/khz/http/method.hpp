@@ -79,7 +79,7 @@ constexpr method method_from_string(std::string_view s) noexcept {
 }
 
 // True when s is a syntactically valid method (a non-empty token).
-constexpr bool is_method_token(std::string_view s) noexcept { return detail::is_token(s); }
+constexpr bool is_method_token(std::string_view s) noexcept { return detail::http_chars::is_token(s); }
 
 // Safe (RFC 9110 §9.2.1) and idempotent (§9.2.2) methods: what a client may retry.
 constexpr bool is_safe(method m) noexcept {

@@ -6,10 +6,11 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 KHZ_BEGIN_NAMESPACE
-namespace detail {
+namespace detail::http_chars {
 
 enum char_class : std::uint8_t {
   cc_tchar = 1,         // token: ALPHA / DIGIT / "!#$%&'*+-.^_`|~"
@@ -60,6 +61,49 @@ constexpr bool all_of_class(std::string_view s, char_class k) noexcept {
 
 constexpr bool is_token(std::string_view s) noexcept { return !s.empty() && all_of_class(s, cc_tchar); }
 
+// Word-at-a-time scans (8 bytes per step) for the checks on the parse path, where a
+// byte loop over every header would cost as much as the parsing itself.
+namespace swar {
+inline constexpr std::uint64_t ones = 0x0101010101010101ull;
+inline constexpr std::uint64_t highs = 0x8080808080808080ull;
+inline std::uint64_t load(const char* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+// Some byte of x is zero.
+constexpr bool any_zero(std::uint64_t x) noexcept { return ((x - ones) & ~x & highs) != 0; }
+// Some byte of x is below n (exact for n <= 128).
+constexpr bool any_below(std::uint64_t x, unsigned n) noexcept { return ((x - ones * n) & ~x & highs) != 0; }
+// Some byte of x is above n (exact for n <= 127).
+constexpr bool any_above(std::uint64_t x, unsigned n) noexcept { return (((x + ones * (127 - n)) | x) & highs) != 0; }
+}  // namespace swar
+
+// True when s contains byte c.
+inline bool contains_byte(std::string_view s, char c) noexcept {
+  const std::uint64_t pattern = swar::ones * static_cast<unsigned char>(c);
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8)
+    if (swar::any_zero(swar::load(s.data() + i) ^ pattern)) return true;
+  for (; i < s.size(); ++i)
+    if (s[i] == c) return true;
+  return false;
+}
+
+// True when every byte of s is VCHAR (0x21..0x7e) other than '#': the bytes of a
+// request-target on the wire.
+inline bool target_bytes_valid(std::string_view s) noexcept {
+  const std::uint64_t hash = swar::ones * static_cast<unsigned char>('#');
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t x = swar::load(s.data() + i);
+    if (swar::any_below(x, 0x21) || swar::any_above(x, 0x7e) || swar::any_zero(x ^ hash)) return false;
+  }
+  for (; i < s.size(); ++i)
+    if (!is_class(s[i], cc_target)) return false;
+  return true;
+}
+
 constexpr char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
 constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
@@ -90,5 +134,5 @@ constexpr void for_each_list_element(std::string_view list, F&& f) {
   }
 }
 
-}  // namespace detail
+}  // namespace detail::http_chars
 KHZ_END_NAMESPACE
