@@ -20,6 +20,7 @@ class khz_category final : public std::error_category {
       case errc::not_supported: return "not supported";
       case errc::invalid_argument: return "invalid argument";
       case errc::backpressure: return "peer is not keeping up";
+      case errc::internal: return "internal error";
     }
     return "unknown khz error " + std::to_string(value);
   }

@@ -24,6 +24,7 @@ enum class errc {
   not_supported,         // the feature is not available here (e.g. io_uring refused)
   invalid_argument,      // a caller's argument is malformed (bad address, bad URL...)
   backpressure,          // the peer is not reading / the consumer is not consuming
+  internal,              // a bug or an unhandled exception in user code (answered with 500)
 };
 
 const std::error_category& error_category() noexcept;

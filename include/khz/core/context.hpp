@@ -1,0 +1,207 @@
+#pragma once
+// khz::context: what a server handler receives — the request, the response being built,
+// the route's parameters, and the chain controls and key store of basic_context.
+//
+// Lifetimes:
+//   - Every std::string_view a context returns (method, path, params, query and form
+//     values, headers, cookies, body) points into the request or into storage the
+//     context owns, and is valid until the request ends: when the chain has finished
+//     and the response was handed to the connection. Copy what must outlive it
+//     (std::string(ctx.param("id"))).
+//   - The context object is reused for a later request. Code that may run after the
+//     request ended (a detached task, a callback) must hold a context_ref, not a
+//     context&: context_ref::get() throws std::logic_error saying so when the request it
+//     was taken from has ended, instead of silently touching the next request.
+//   - cancelled() turns true when the connection closed while the chain was running:
+//     handlers should stop work early; what they write is discarded.
+
+#include <khz/base/config.hpp>
+#include <khz/core/basic_context.hpp>
+#include <khz/core/client_ip.hpp>
+#include <khz/core/cookie.hpp>
+#include <khz/core/handler.hpp>
+#include <khz/http/request.hpp>
+#include <khz/http/response.hpp>
+#include <khz/route/router.hpp>
+
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+KHZ_BEGIN_NAMESPACE
+
+class context;
+using router = basic_router<handler<context>>;
+using route_group = basic_route_group<handler<context>>;
+
+class context_ref;
+
+class context : public basic_context<context> {
+ public:
+  context() = default;
+
+  // ------------------------------------------------------------------ request side
+  khz::request& request() noexcept { return request_; }
+  const khz::request& request() const noexcept { return request_; }
+
+  // The method token ("GET", "PURGE"...).
+  std::string_view method() const noexcept { return request_.method_name(); }
+  // The path of the request target, raw (percent-encoded as received).
+  std::string_view path() const noexcept { return path_; }
+  // The matched route's pattern ("/users/:id"); empty when no route matched.
+  std::string_view full_path() const noexcept { return match_.full_path; }
+
+  // A route parameter (":id" or "*rest"); empty when the route has none of that name.
+  std::string_view param(std::string_view name) const noexcept;
+  const route_params& params() const noexcept { return match_.params; }
+
+  // Query string values, percent-decoded. query(): the first value of `key`, nullopt when
+  // the key is absent ("?a" gives a present, empty value).
+  std::optional<std::string_view> query(std::string_view key);
+  std::string_view default_query(std::string_view key, std::string_view fallback);
+  // Every value of `key` in order ("?tag=a&tag=b").
+  std::vector<std::string_view> query_all(std::string_view key);
+
+  // A request header (first field of that name, case-insensitive); empty when absent.
+  std::string_view header(std::string_view name) const noexcept { return request_.headers().get(name); }
+  // A cookie of the Cookie header; nullopt when absent.
+  std::optional<std::string_view> cookie(std::string_view name) const noexcept;
+
+  // The whole request body as one view (one copy only when it spans several blocks).
+  std::string_view body();
+  // The body's link_buffer (zero copy; slice() it to keep it beyond the request).
+  link_buffer& body_buffer() noexcept { return request_.body(); }
+
+  // Form values of an application/x-www-form-urlencoded body, decoded ('+' is a space);
+  // nullopt when absent or when the body is not a form.
+  std::optional<std::string_view> form(std::string_view key);
+  std::string_view default_form(std::string_view key, std::string_view fallback);
+
+  // The client's IP: the peer's address, or what trusted proxies forwarded (see
+  // client_ip.hpp). The peer's own address is remote_ip().
+  std::string_view client_ip() const noexcept;
+  std::string_view remote_ip() const noexcept { return {remote_ip_, remote_ip_len_}; }
+
+  // ------------------------------------------------------------------ response side
+  khz::response& response() noexcept { return response_; }
+  const khz::response& response() const noexcept { return response_; }
+
+  context& status(unsigned code) noexcept {
+    response_.set_status(code);
+    return *this;
+  }
+  context& set_header(std::string_view name, std::string_view value) {
+    response_.headers().set(name, value);
+    return *this;
+  }
+  context& add_header(std::string_view name, std::string_view value) {
+    response_.headers().add(name, value);
+    return *this;
+  }
+
+  // Status, text/plain body formatted with fmt: ctx.string(200, "hello {}", name).
+  template <class... Args>
+  void string(unsigned code, fmt::format_string<Args...> format, Args&&... args) {
+    fmt::memory_buffer out;
+    fmt::format_to(std::back_inserter(out), format, std::forward<Args>(args)...);
+    data(code, "text/plain; charset=utf-8", std::string_view(out.data(), out.size()));
+  }
+  // Status, content type and a body (copied into pooled blocks).
+  void data(unsigned code, std::string_view content_type, std::string_view bytes);
+  // Status, content type and a body linked without a copy.
+  void data(unsigned code, std::string_view content_type, link_buffer&& bytes);
+  // A redirect: `code` must be 3xx (throws std::invalid_argument otherwise).
+  void redirect(unsigned code, std::string_view location);
+  // Adds a Set-Cookie field (throws std::invalid_argument for a malformed cookie).
+  void set_cookie(const khz::cookie& c);
+  void no_content() noexcept;
+  void not_found();
+  // Sets the status and stops the chain after the current handler.
+  void abort_with_status(unsigned code) noexcept {
+    response_.set_status(code);
+    abort();
+  }
+  // Status and a text body, then abort.
+  void abort_with_message(unsigned code, std::string_view message);
+
+  // ------------------------------------------------------------------ lifetime
+  context_ref ref() noexcept;
+  // Increases every time the context moves on to another request.
+  std::uint64_t generation() const noexcept { return generation_; }
+  bool cancelled() const noexcept { return cancelled_; }
+
+  // ------------------------------------------------------------------ owner side
+  // (the server, and khz::testing::perform_request)
+
+  // Prepares the context for the request now in request(): route lookup storage, peer
+  // address, client-IP rules (not owned; must outlive the context).
+  void begin_request(std::string_view peer_ip, const client_ip_resolver* ip_rules) noexcept;
+  // Ends the request: invalidates every context_ref and view, keeps capacity.
+  void end_request() noexcept;
+  void set_cancelled() noexcept { cancelled_ = true; }
+  router::match_type& match() noexcept { return match_; }
+
+  // Matches the request against `r` and runs what the match calls for: the route's chain,
+  // the no_route chain (404) or the no_method chain (405 with Allow), or a redirect
+  // (301/308 with Location). A chain that leaves a 404/405 without a body gets the
+  // default text. An exception that escapes the chain becomes a 500 (and an entry in
+  // errors()). Returns true when the response is complete; otherwise done(arg) is called
+  // when the last suspended handler has finished.
+  bool dispatch(const router& r, void (*done)(void*) = nullptr, void* arg = nullptr);
+
+ private:
+  std::string_view store_decoded(std::string_view raw, bool plus_as_space);
+  template <class Visit>
+  void visit_pairs(std::string_view pairs, std::string_view key, bool plus_as_space, Visit&& visit);
+
+  static void chain_finished(void* self);
+  void finish_dispatch() noexcept;
+  void fail_with_500(std::exception_ptr e) noexcept;
+
+  khz::request request_;
+  khz::response response_;
+  router::match_type match_;
+  std::string_view path_;
+  std::string scratch_;  // decoding buffer, capacity reused
+  const client_ip_resolver* ip_rules_ = nullptr;
+  char remote_ip_[46] = {};  // INET6_ADDRSTRLEN
+  std::size_t remote_ip_len_ = 0;
+  std::uint64_t generation_ = 0;
+  bool cancelled_ = false;
+  void (*owner_done_)(void*) = nullptr;
+  void* owner_arg_ = nullptr;
+};
+
+// A checked handle to a context, for code that may run after the request ended.
+class context_ref {
+ public:
+  context_ref() noexcept = default;
+  context_ref(context& ctx) noexcept : ctx_(&ctx), generation_(ctx.generation()) {}
+
+  // True while the request this handle was taken from is still running.
+  bool valid() const noexcept { return ctx_ != nullptr && ctx_->generation() == generation_; }
+  // The context; throws std::logic_error when the request has ended.
+  context& get() const {
+    if (!valid()) {
+      throw std::logic_error(
+          "khz: context used after its request ended (the context now serves another request or "
+          "none); copy what you need (std::string(ctx.param(...)), body_buffer().slice(...)) before the "
+          "handler returns, or finish the work inside the chain with co_await");
+    }
+    return *ctx_;
+  }
+  context* operator->() const { return &get(); }
+
+ private:
+  context* ctx_ = nullptr;
+  std::uint64_t generation_ = 0;
+};
+
+inline context_ref context::ref() noexcept { return context_ref(*this); }
+
+KHZ_END_NAMESPACE
