@@ -7,16 +7,17 @@
 KHZ_BEGIN_NAMESPACE
 namespace detail {
 
+// Fields read by every lookup come first, so that a visit touches one or two cache lines.
 struct route_node {
-  std::string prefix;  // static bytes (empty for the root and for wildcard nodes)
-  std::string name;    // wildcard name, for param and catch-all nodes
-  std::string indices; // first byte of each static child, same order as children
+  std::string prefix;   // static bytes (empty for the root and for wildcard nodes)
+  std::string indices;  // first byte of each static child, same order as children
   std::vector<std::unique_ptr<route_node>> children;
   std::unique_ptr<route_node> param;
   std::unique_ptr<route_node> catch_all;
   std::int32_t route = -1;   // route index when a pattern ends here
-  std::string pattern;       // and that route's pattern (what a match reports as full_path)
   std::int32_t origin = -1;  // for wildcard nodes: the route that created it (for messages)
+  std::string name;          // wildcard name, for param and catch-all nodes
+  std::string pattern;       // the route's pattern when route >= 0 (a match's full_path)
 };
 
 namespace {
