@@ -29,6 +29,7 @@ usage: bench/echo/run.sh BUILD_DIR [options]
   --server-cpu N        CPU the server is pinned to          (default 0)
   --load-cpu N          CPU the load generator is pinned to  (default 1)
   --load-threads T      load generator threads               (default 1)
+  --idle-only           skip the closed-loop rows (only the idle-memory test)
   --quick               -d 3 -w 1 -i 2000, for a smoke test
   -h, --help            this text
 
@@ -55,6 +56,7 @@ ROUNDS=${KHZ_BENCH_ROUNDS:-1}
 SERVER_CPU=0
 LOAD_CPU=1
 LOAD_THREADS=1
+RUN_LOAD=1
 
 need_value() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
@@ -69,6 +71,7 @@ while [[ $# -gt 0 ]]; do
     --server-cpu) need_value "$@"; SERVER_CPU=$2; shift 2 ;;
     --load-cpu) need_value "$@"; LOAD_CPU=$2; shift 2 ;;
     --load-threads) need_value "$@"; LOAD_THREADS=$2; shift 2 ;;
+    --idle-only) RUN_LOAD=0; shift ;;
     --quick) DURATION=3; WARMUP=1; IDLE=2000; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
@@ -414,7 +417,8 @@ run_idle_row() {
 
 # Rows are interleaved (for each round and size, every server in turn) so that a change in
 # the machine's background load during the run affects all servers alike.
-echo "-- closed loop (each row: a fresh server, $WARMUP s warm-up, $DURATION s measured)"
+((RUN_LOAD)) && echo "-- closed loop (each row: a fresh server, $WARMUP s warm-up, $DURATION s measured)"
+((RUN_LOAD)) || ROUNDS=0
 for ((round = 1; round <= ROUNDS; round++)); do
   for bytes in "${SIZE_LIST[@]}"; do
     for i in "${!SERVER_LIST[@]}"; do
@@ -434,24 +438,26 @@ fi
 # ------------------------------------------------------------------ report
 { echo "$CSV_HEADER"; cat "$ROWS"; } >"$CSV"
 
-echo
-echo "== closed loop: C=$CONNECTIONS, $DURATION s measured after $WARMUP s warm-up; server pinned to CPU $SERVER_CPU, load to CPU $LOAD_CPU"
-awk -F, '
-  BEGIN {
-    printf "%-10s %-9s %2s %6s %5s %10s %9s %9s %9s %7s %6s %6s %6s %8s %9s %6s\n", "server", "transport", "r", "B", "C",
-           "msgs/s", "p50 us", "p99 us", "p999 us", "CPU s", "CPU%", "load%", "other%", "us/msg", "peakRSS", "errors"
-  }
-  $1 == "load" {
-    printf "%-10s %-9s %2s %6s %5s %10.0f %9.1f %9.1f %9.1f %7.2f %6.1f %6.1f %6s %8.3f %6.1fMiB %6s\n",
-           $2, $3, $4, $5, $6, $9, $11, $12, $13, $15, $16, $17, $18, $19, $20 / 1024, $21
-    if ($18 + 0 > worst) worst = $18 + 0
-  }
-  END {
-    print "(r: round; CPU s: server user+system time in the window; CPU%: of one core; load%: the load"
-    print " generator'"'"'s; other%: the most any other work took of either pinned CPU; us/msg: server CPU"
-    print " microseconds per echoed message; peakRSS: server VmHWM)"
-    if (worst > 10) printf "warning: other work took up to %d%% of a pinned CPU during a row: these figures are noisy\n", worst
-  }' "$ROWS"
+if ((RUN_LOAD)); then
+  echo
+  echo "== closed loop: C=$CONNECTIONS, $DURATION s measured after $WARMUP s warm-up; server pinned to CPU $SERVER_CPU, load to CPU $LOAD_CPU"
+  awk -F, '
+    BEGIN {
+      printf "%-10s %-9s %2s %6s %5s %10s %9s %9s %9s %7s %6s %6s %6s %8s %9s %6s\n", "server", "transport", "r", "B", "C",
+             "msgs/s", "p50 us", "p99 us", "p999 us", "CPU s", "CPU%", "load%", "other%", "us/msg", "peakRSS", "errors"
+    }
+    $1 == "load" {
+      printf "%-10s %-9s %2s %6s %5s %10.0f %9.1f %9.1f %9.1f %7.2f %6.1f %6.1f %6s %8.3f %6.1fMiB %6s\n",
+             $2, $3, $4, $5, $6, $9, $11, $12, $13, $15, $16, $17, $18, $19, $20 / 1024, $21
+      if ($18 + 0 > worst) worst = $18 + 0
+    }
+    END {
+      print "(r: round; CPU s: server user+system time in the window; CPU%: of one core; load%: the load"
+      print " generator'"'"'s; other%: the most any other work took of either pinned CPU; us/msg: server CPU"
+      print " microseconds per echoed message; peakRSS: server VmHWM)"
+      if (worst > 10) printf "warning: other work took up to %d%% of a pinned CPU during a row: these figures are noisy\n", worst
+    }' "$ROWS"
+fi
 
 if ((IDLE > 0)); then
   echo
