@@ -27,6 +27,7 @@
 // context_ref for the checked handle to use when something must outlive a handler.
 
 #include <khz/base/config.hpp>
+#include <khz/base/error.hpp>
 #include <khz/core/handler.hpp>
 #include <khz/core/task.hpp>
 
