@@ -306,7 +306,9 @@ void router_core::lookup(std::string_view method, std::string_view path, std::st
       }
       return;
     }
-    if (method != "CONNECT" && mpath != "/" && !mpath.empty() &&
+    // Not for CONNECT (authority-form target), "/" (nothing to fix) or a target that is not a
+    // path ("*" of OPTIONS *).
+    if (method != "CONNECT" && mpath.size() > 1 && mpath[0] == '/' &&
         try_redirect(*tree, method, mpath, decode_path, query, out)) {
       out.params.clear();
       return;

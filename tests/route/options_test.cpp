@@ -108,6 +108,14 @@ TEST(route_options, remove_extra_slash_matches_the_cleaned_path) {
   EXPECT_EQ(target(r.match("GET", "//a//b/", "q=1")), "redirect 301 /a/b?q=1");
 }
 
+TEST(route_redirect, never_for_a_target_that_is_not_a_path) {
+  router r(khz::router_options{.redirect_fixed_path = true});
+  r.any("/*all", h("all"));
+  EXPECT_EQ(target(r.match("OPTIONS", "*")), "404");
+  EXPECT_EQ(target(r.match("GET", "users")), "404");
+  EXPECT_EQ(target(r.match("GET", "/users")), "all");
+}
+
 TEST(route_redirect, only_within_the_method) {
   router r;
   r.get("/users", h("users"));
