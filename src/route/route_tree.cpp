@@ -133,39 +133,53 @@ inline bool has_prefix(std::string_view s, std::string_view prefix) noexcept {
 
 }  // namespace
 
-// `rest` is what is left of the path once `n`'s prefix has matched.
-const route_node* route_tree::find_from(const route_node& n, std::string_view rest,
+// `rest` is what is left of the path once `n`'s prefix has matched. Recursion is needed only
+// where a node offers alternatives (a parameter or catch-all child): a node with static children
+// alone is left for its matching child by a loop, as a failure there is a failure here too.
+const route_node* route_tree::find_from(const route_node& start, std::string_view rest,
                                         route_params& params) {
-  if (rest.empty()) {
-    if (n.route >= 0) return &n;
-    // "/src/*filepath" also matches "/src/", with an empty value.
-    if (n.catch_all && n.catch_all->route >= 0) {
-      params.push(n.catch_all->name, rest);
-      return n.catch_all.get();
+  const route_node* n = &start;
+  for (;;) {
+    if (rest.empty()) {
+      if (n->route >= 0) return n;
+      // "/src/*filepath" also matches "/src/", with an empty value.
+      if (n->catch_all && n->catch_all->route >= 0) {
+        params.push(n->catch_all->name, rest);
+        return n->catch_all.get();
+      }
+      return nullptr;
+    }
+    // 1. Static: at most one child can start with rest[0].
+    const route_node* child = nullptr;
+    const std::size_t idx = index_of(n->indices, rest[0]);
+    if (idx != std::string_view::npos && has_prefix(rest, n->children[idx]->prefix)) {
+      child = n->children[idx].get();
+    }
+    if (!n->param && !n->catch_all) {
+      if (child == nullptr) return nullptr;
+      rest.remove_prefix(child->prefix.size());
+      n = child;
+      continue;
+    }
+    if (child != nullptr) {
+      if (const route_node* r = find_from(*child, rest.substr(child->prefix.size()), params)) {
+        return r;
+      }
+    }
+    // 2. Parameter: one non-empty segment.
+    if (n->param && rest[0] != '/') {
+      const std::size_t end = segment_end(rest);
+      params.push(n->param->name, rest.substr(0, end));
+      if (const route_node* r = find_from(*n->param, rest.substr(end), params)) return r;
+      params.pop();
+    }
+    // 3. Catch-all: the rest of the path.
+    if (n->catch_all && n->catch_all->route >= 0) {
+      params.push(n->catch_all->name, rest);
+      return n->catch_all.get();
     }
     return nullptr;
   }
-  // 1. Static: at most one child can start with rest[0].
-  const std::size_t idx = index_of(n.indices, rest[0]);
-  if (idx != std::string_view::npos) {
-    const route_node& c = *n.children[idx];
-    if (has_prefix(rest, c.prefix)) {
-      if (const route_node* r = find_from(c, rest.substr(c.prefix.size()), params)) return r;
-    }
-  }
-  // 2. Parameter: one non-empty segment.
-  if (n.param && rest[0] != '/') {
-    const std::size_t end = segment_end(rest);
-    params.push(n.param->name, rest.substr(0, end));
-    if (const route_node* r = find_from(*n.param, rest.substr(end), params)) return r;
-    params.pop();
-  }
-  // 3. Catch-all: the rest of the path.
-  if (n.catch_all && n.catch_all->route >= 0) {
-    params.push(n.catch_all->name, rest);
-    return n.catch_all.get();
-  }
-  return nullptr;
 }
 
 
