@@ -130,6 +130,11 @@ struct parser_callbacks {
   static int on_url(llhttp_t* p, const char* at, std::size_t len) {
     parser_core& c = self(p);
     extend(c.target_b_, c.target_e_, at, len);
+    return 0;
+  }
+  static int on_url_complete(llhttp_t* p) {
+    parser_core& c = self(p);
+    c.target_done_ = true;
     if (static_cast<std::size_t>(c.target_e_ - c.target_b_) > c.limits_.max_target_length)
       return error(c, 414, "request-target too long");
     return 0;
@@ -150,8 +155,13 @@ struct parser_callbacks {
     if (c.line_start_ != nullptr) return 0;
     const char* begin = c.head_begin_;
     // RFC 9112 §2.2: empty lines (CRLF) before the start line may be ignored.
-    const char* first = c.requests_ ? c.method_b_ : c.version_b_ - 5;
-    if (first == nullptr || first < begin) return error(c, 400, "malformed start line");
+    const char* first = c.requests_ ? c.method_b_ : c.version_b_;
+    if (first == nullptr) return error(c, 400, "malformed start line");
+    if (!c.requests_) {
+      if (first - begin < 5) return error(c, 400, "malformed status line");
+      first -= 5;  // "HTTP/" precedes the version digits
+    }
+    if (first < begin) return error(c, 400, "malformed start line");
     for (const char* q = begin; q < first; q += 2)
       if (first - q < 2 || q[0] != '\r' || q[1] != '\n') return error(c, 400, "bare CR or LF before the start line");
     if (c.requests_) {
@@ -182,14 +192,12 @@ struct parser_callbacks {
     return 0;
   }
 
+  // Span callbacks only record where things are: llhttp also calls them with partial
+  // spans at the end of each read, so every check that decides the answer runs in the
+  // *_complete callbacks, at the same byte however the input was split.
   static int on_header_field(llhttp_t* p, const char* at, std::size_t len) {
     parser_core& c = self(p);
     if (!c.in_name_) {
-      if (int r = start_line_end(c); r != 0) return r;
-      // The previous line must have ended with CRLF exactly where this one starts.
-      if (at != c.line_start_ || at[-2] != '\r' || at[-1] != '\n')
-        return error(c, 400, "bare CR or LF, or whitespace before a field line");
-      if (++c.header_count_ > c.limits_.max_header_count) return error(c, 431, "too many header fields");
       c.in_name_ = true;
       c.name_b_ = at;
       c.value_b_ = c.value_e_ = nullptr;
@@ -198,13 +206,24 @@ struct parser_callbacks {
     return 0;
   }
   static int on_header_field_complete(llhttp_t* p) {
-    self(p).in_name_ = false;
+    parser_core& c = self(p);
+    c.in_name_ = false;
+    if (int r = start_line_end(c); r != 0) return r;
+    // The previous line must have ended with CRLF exactly where this one starts.
+    const char* at = c.name_b_;
+    if (at != c.line_start_ || at[-2] != '\r' || at[-1] != '\n')
+      return error(c, 400, "bare CR or LF, or whitespace before a field line");
+    if (++c.header_count_ > c.limits_.max_header_count) return error(c, 431, "too many header fields");
     return 0;
   }
   static int on_header_value(llhttp_t* p, const char* at, std::size_t len) {
     parser_core& c = self(p);
     if (len == 0) return 0;  // llhttp reports an empty value with a pointer past the line
     if (c.value_b_ == nullptr) {
+      // The value starts on the field's line, after the colon and OWS: anything else
+      // (CRLF then whitespace) is an obs-fold after an empty value.
+      for (const char* q = c.name_e_ + 1; q < at; ++q)
+        if (*q != ' ' && *q != '\t') return error(c, 400, "obs-fold in header field");
       c.value_b_ = at;
     } else if (at != c.value_e_) {
       // llhttp reports an obs-fold continuation as a second, detached piece.
@@ -213,9 +232,11 @@ struct parser_callbacks {
     c.value_e_ = at + len;
     return 0;
   }
+  static int on_header_value_complete(llhttp_t* p) { return finish_field(self(p)); }
 
-  static int on_header_value_complete(llhttp_t* p) {
-    parser_core& c = self(p);
+  // Validates, classifies and stores the field just read.
+  static int finish_field(parser_core& c) {
+    c.in_name_ = false;
     std::string_view name(c.name_b_, static_cast<std::size_t>(c.name_e_ - c.name_b_));
     // llhttp's loose-mode name table is tchar plus SP: SP is the only byte left to
     // refuse (the test header_name_bytes_exhaustive proves it for all 256 bytes).
@@ -288,11 +309,15 @@ struct parser_callbacks {
         break;
     }
     c.msg_->headers().push(header_field{name, value, id});
+    c.name_b_ = nullptr;
     return 0;
   }
 
   static int on_headers_complete(llhttp_t* p) {
     parser_core& c = self(p);
+    if (c.name_b_ != nullptr) {
+      if (int r = finish_field(c); r != 0) return r;
+    }
     if (int r = start_line_end(c); r != 0) return r;
     message_base& m = *c.msg_;
     const unsigned major = p->http_major;
@@ -387,6 +412,7 @@ struct parser_callbacks {
       t.on_header_field_complete = on_header_field_complete;
       t.on_header_value = on_header_value;
       t.on_header_value_complete = on_header_value_complete;
+      t.on_url_complete = on_url_complete;
       t.on_headers_complete = on_headers_complete;
       return t;
     }();
@@ -428,6 +454,7 @@ void parser_core::begin_head() noexcept {
   method_b_ = method_e_ = target_b_ = target_e_ = version_b_ = version_e_ = reason_b_ = reason_e_ = nullptr;
   name_b_ = name_e_ = value_b_ = value_e_ = line_start_ = nullptr;
   in_name_ = false;
+  target_done_ = false;
   content_length_ = body_remaining_ = body_received_ = 0;
   body_limit_ = limits_.max_body_size;
   header_count_ = 0;
@@ -488,7 +515,7 @@ parse_status parser_core::parse_head(link_buffer& in) {
         std::size_t n = std::min(front.size() - fed_, cap - fed_);
         parse_status st = execute(head_begin_ + fed_, n, in);
         if (st != parse_status::need_more) return st;
-        if (fed_ >= cap) return fail(431, "header section too large");
+        if (fed_ >= cap) return head_too_large();
       }
       if (in.size() <= front.size()) return parse_status::need_more;
       switch_to_owned(in);  // the head goes on in another block: make it contiguous
@@ -499,8 +526,16 @@ parse_status parser_core::parse_head(link_buffer& in) {
     std::size_t added = copy_more(in);
     parse_status st = execute(owned_->data + before, added, in);
     if (st != parse_status::need_more) return st;
-    if (fed_ >= cap) return fail(431, "header section too large");
+    if (fed_ >= cap) return head_too_large();
   }
+}
+
+parse_status parser_core::head_too_large() {
+  // Still inside a request-target longer than its own limit: that is the answer.
+  if (target_b_ != nullptr && !target_done_ &&
+      static_cast<std::size_t>(head_begin_ + fed_ - target_b_) > limits_.max_target_length)
+    return fail(414, "request-target too long");
+  return fail(431, "header section too large");
 }
 
 void parser_core::switch_to_owned(link_buffer& in) {

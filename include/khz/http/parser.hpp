@@ -122,6 +122,7 @@ class parser_core {
   parse_status head_done(link_buffer& in, std::size_t head_len);
   parse_status finish_message();
   parse_status fail(unsigned status, const char* reason) noexcept;
+  parse_status head_too_large();
   void begin_head() noexcept;
   void switch_to_owned(link_buffer& in);
   std::size_t copy_more(link_buffer& in);
@@ -157,6 +158,7 @@ class parser_core {
   const char* value_e_ = nullptr;
   const char* line_start_ = nullptr;
   bool in_name_ = false;
+  bool target_done_ = false;
 
   // What the header section said.
   std::uint64_t content_length_ = 0;
