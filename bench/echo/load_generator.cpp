@@ -21,10 +21,10 @@
 // no error occurred, 1 otherwise (the result line is printed either way), 2 on setup error.
 //
 // Idle mode (server memory per idle connection):
-//   khz-tcp-echo-load --idle N [--hold SECONDS] [-b BYTES] [--host H] --port P
+//   khz-tcp-echo-load --idle N [--hold SECONDS] [--pause SECONDS] [-b BYTES] [--host H] --port P
 // 1. opens one warm-up connection and echoes a few messages on it (so that the server's
 //    lazily allocated per-loop state exists), prints "warmup=done" and waits for SIGUSR1
-//    (or --hold seconds) so that the driver can read the server's baseline RSS;
+//    or --pause seconds (default 0) so that a driver can read the server's baseline RSS;
 // 2. opens N more connections, echoes one B-byte message (default 32) on each, so each is
 //    known to be accepted and serviced, prints "connected=N";
 // 3. holds them all idle until SIGUSR1 or --hold seconds, watching for any the server
@@ -72,6 +72,7 @@ struct options {
   unsigned threads = 1;
   unsigned idle = 0;
   double hold = 30.0;
+  double pause = 0.0;
   double connect_timeout = 30.0;
 };
 
@@ -80,7 +81,7 @@ struct options {
                 why + "\nusage: " + program +
                     " -c CONNECTIONS -b BYTES -d SECONDS [--warmup SECONDS] [--threads T]"
                     " [--host 127.0.0.1] --port P\n"
-                    "       " + program + " --idle N [--hold SECONDS] [-b BYTES] [--host H] --port P");
+                    "       " + program + " --idle N [--hold SECONDS] [--pause SECONDS] [-b BYTES] [--host H] --port P");
 }
 
 options parse_options(int argc, char** argv) {
@@ -115,6 +116,8 @@ options parse_options(int argc, char** argv) {
       opt.idle = static_cast<unsigned>(n);
     } else if (arg == "--hold") {
       if (!khz_echo::parse_seconds(value, opt.hold)) usage("--hold takes seconds >= 0");
+    } else if (arg == "--pause") {
+      if (!khz_echo::parse_seconds(value, opt.pause)) usage("--pause takes seconds >= 0");
     } else if (arg == "--connect-timeout") {
       if (!khz_echo::parse_seconds(value, opt.connect_timeout) || opt.connect_timeout <= 0)
         usage("--connect-timeout takes seconds > 0");
@@ -588,7 +591,7 @@ int run_idle(const options& opt) {
       khz_echo::die(program, "the warm-up connection's echo failed");
   std::printf("warmup=done\n");
   std::fflush(stdout);
-  (void)wait_for_go(signal_fd, opt.hold);
+  if (opt.pause > 0) (void)wait_for_go(signal_fd, opt.pause);
 
   // 2. The idle connections, each serviced once.
   std::vector<int> fds = open_connections(ep, opt.idle, opt.connect_timeout);

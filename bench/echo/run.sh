@@ -377,7 +377,7 @@ run_idle_row() {
   local fifo=$TMP/idle.fifo
   rm -f "$fifo"
   mkfifo "$fifo"
-  taskset -c "$LOAD_CPU" "$LOAD" --idle "$IDLE" --hold 120 --host 127.0.0.1 --port "$SERVER_PORT" \
+  taskset -c "$LOAD_CPU" "$LOAD" --idle "$IDLE" --hold 120 --pause 60 --host 127.0.0.1 --port "$SERVER_PORT" \
     >"$fifo" 2>"$TMP/load.err" </dev/null &
   local load_pid=$!
   LIVE_PIDS[$load_pid]=1
