@@ -139,6 +139,14 @@ void context::abort_with_message(unsigned code, std::string_view message) {
   abort();
 }
 
+namespace detail {
+void throw_no_runtime(const char* what) {
+  throw std::logic_error(std::string("khz: ctx.") + what +
+                         "() needs an event loop: it works in handlers run by khz::server, not in "
+                         "perform_request() without a loop");
+}
+}  // namespace detail
+
 void context::begin_request(std::string_view peer_ip, const client_ip_resolver* ip_rules) noexcept {
   path_ = request_.path();
   ip_rules_ = ip_rules;
@@ -158,6 +166,7 @@ void context::end_request() noexcept {
   match_.allow.clear();
   path_ = {};
   cancelled_ = false;
+  response_ready_ = false;
 }
 
 KHZ_END_NAMESPACE

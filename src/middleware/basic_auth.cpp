@@ -80,7 +80,9 @@ handler<context> basic_auth(basic_accounts accounts, std::string realm) {
             std::string_view password(decoded.data() + colon + 1, decoded.size() - colon - 1);
             for (const auto& [name, secret] : accounts) {
               // Check every account so that timing does not reveal which names exist.
-              bool match = same_secret(user, name) & same_secret(password, secret);
+              // Both comparisons always run (no short-circuit): unsigned, not bool, for '&'.
+              bool match = (static_cast<unsigned>(same_secret(user, name)) &
+                            static_cast<unsigned>(same_secret(password, secret))) != 0;
               if (match && !ok) {
                 ok = true;
                 c.set(auth_user_key, std::string(user));

@@ -12,22 +12,30 @@
 //     request ended (a detached task, a callback) must hold a context_ref, not a
 //     context&: context_ref::get() throws std::logic_error saying so when the request it
 //     was taken from has ended, instead of silently touching the next request.
-//   - cancelled() turns true when the connection closed while the chain was running:
-//     handlers should stop work early; what they write is discarded.
+//   - cancelled() turns true when the peer closed the connection, or shut down its
+//     sending side, while the chain was running: the client is most likely gone, and a
+//     handler may stop early. What it writes is sent if the connection can still carry it
+//     (a half-closing client still reads), and dropped otherwise.
 
 #include <khz/base/config.hpp>
 #include <khz/core/basic_context.hpp>
 #include <khz/core/client_ip.hpp>
 #include <khz/core/cookie.hpp>
 #include <khz/core/handler.hpp>
+#include <khz/core/worker_pool.hpp>
 #include <khz/http/request.hpp>
+#include <khz/net/event_loop.hpp>
 #include <khz/http/response.hpp>
 #include <khz/route/router.hpp>
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <coroutine>
 #include <cstdint>
+#include <exception>
 #include <optional>
+#include <type_traits>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -129,6 +137,21 @@ class context : public basic_context<context> {
   // Status and a text body, then abort.
   void abort_with_message(unsigned code, std::string_view message);
 
+  // ------------------------------------------------------------------ async
+  // The event loop running this request (null in perform_request without a loop).
+  event_loop* loop() const noexcept { return loop_; }
+
+  // co_await ctx.sleep(d): suspends the handler for d without blocking the loop.
+  // Throws std::logic_error when the context has no loop.
+  auto sleep(std::chrono::nanoseconds d);
+
+  // co_await ctx.offload(fn): runs fn() on the server's worker pool and resumes the
+  // handler on its own loop with fn's result (or rethrows what fn threw). fn must not
+  // touch the context: copy what it needs into it. Throws std::logic_error when the
+  // context has no loop or pool.
+  template <class F>
+  auto offload(F fn);
+
   // ------------------------------------------------------------------ lifetime
   context_ref ref() noexcept;
   // Increases every time the context moves on to another request.
@@ -144,6 +167,15 @@ class context : public basic_context<context> {
   // Ends the request: invalidates every context_ref and view, keeps capacity.
   void end_request() noexcept;
   void set_cancelled() noexcept { cancelled_ = true; }
+  void set_runtime(event_loop* loop, worker_pool* workers) noexcept {
+    loop_ = loop;
+    workers_ = workers;
+  }
+  // A slot for the owner (the server's per-connection state) and its "response ready" mark.
+  void* owner() const noexcept { return owner_; }
+  void set_owner(void* owner) noexcept { owner_ = owner; }
+  bool response_ready() const noexcept { return response_ready_; }
+  void set_response_ready(bool ready) noexcept { response_ready_ = ready; }
   router::match_type& match() noexcept { return match_; }
 
   // Matches the request against `r` and runs what the match calls for: the route's chain,
@@ -175,6 +207,10 @@ class context : public basic_context<context> {
   bool cancelled_ = false;
   void (*owner_done_)(void*) = nullptr;
   void* owner_arg_ = nullptr;
+  event_loop* loop_ = nullptr;
+  worker_pool* workers_ = nullptr;
+  void* owner_ = nullptr;
+  bool response_ready_ = false;
 };
 
 // A checked handle to a context, for code that may run after the request ended.
@@ -203,5 +239,64 @@ class context_ref {
 };
 
 inline context_ref context::ref() noexcept { return context_ref(*this); }
+
+namespace detail {
+[[noreturn]] void throw_no_runtime(const char* what);
+}  // namespace detail
+
+inline auto context::sleep(std::chrono::nanoseconds d) {
+  struct awaiter {
+    event_loop* loop;
+    std::chrono::nanoseconds delay;
+    bool await_ready() const noexcept { return delay.count() <= 0; }
+    void await_suspend(std::coroutine_handle<> h) const {
+      loop->run_after(delay, [h] { h.resume(); });
+    }
+    void await_resume() const noexcept {}
+  };
+  if (loop_ == nullptr) detail::throw_no_runtime("sleep");
+  return awaiter{loop_, d};
+}
+
+template <class F>
+auto context::offload(F fn) {
+  using result_type = std::invoke_result_t<F&>;
+  using stored = std::conditional_t<std::is_void_v<result_type>, bool, result_type>;
+  // Lives in the coroutine frame while suspended: the worker writes the result into it,
+  // then posts the resumption to the loop (happens-before via the loop's queue).
+  struct awaiter {
+    event_loop* loop;
+    worker_pool* pool;
+    F fn;
+    std::optional<stored> value{};
+    std::exception_ptr error{};
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) {
+      bool queued = pool->submit([this, h] {
+        try {
+          if constexpr (std::is_void_v<result_type>) {
+            fn();
+            value.emplace(true);
+          } else {
+            value.emplace(fn());
+          }
+        } catch (...) {
+          error = std::current_exception();
+        }
+        loop->post([h] { h.resume(); });
+      });
+      if (!queued) {
+        error = std::make_exception_ptr(std::system_error(make_error_code(errc::cancelled), "worker pool stopped"));
+        loop->post([h] { h.resume(); });
+      }
+    }
+    result_type await_resume() {
+      if (error) std::rethrow_exception(error);
+      if constexpr (!std::is_void_v<result_type>) return std::move(*value);
+    }
+  };
+  if (loop_ == nullptr || workers_ == nullptr) detail::throw_no_runtime("offload");
+  return awaiter{loop_, workers_, std::move(fn)};
+}
 
 KHZ_END_NAMESPACE

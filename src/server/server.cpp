@@ -1,0 +1,578 @@
+#include <khz/http/parser.hpp>
+#include <khz/http/serializer.hpp>
+#include <khz/net/listener.hpp>
+#include <khz/net/loop_group.hpp>
+#include <khz/server/server.hpp>
+
+#include <fmt/format.h>
+
+#include <csignal>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <pthread.h>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+KHZ_BEGIN_NAMESPACE
+namespace detail {
+
+struct loop_state;
+struct server_state;
+
+// Per-connection HTTP state. Lives from on_open until the connection is closed AND every
+// request it started has finished its chain (a suspended handler keeps it alive).
+struct http_conn {
+  http_conn(loop_state& l, connection& c, const http_limits& limits) : ls(&l), conn(&c), parser(limits) {}
+
+  loop_state* ls;
+  connection_ptr conn;
+  request_parser parser;
+  context* parsing = nullptr;     // the request being received
+  std::vector<context*> queue;    // requests in flight, in arrival order
+  std::size_t head = 0;           // first not yet answered
+  std::int64_t request_started = 0;  // steady ns when the current request's first byte came; 0: none
+  std::int64_t last_activity = 0;
+  char peer_ip[46] = {};
+  std::size_t peer_ip_len = 0;
+  bool closing = false;           // read no further request; close once the queue drains
+  bool closed = false;            // on_close seen
+  bool continue_pending = false;  // owe a "100 Continue" once earlier responses are out
+  bool parse_blocked = false;     // stopped parsing: too many requests in flight
+  bool done_writing = false;      // a response announced Connection: close: write nothing more
+  bool in_process = false;        // re-entrancy guard for process()
+  http_conn* prev = nullptr;
+  http_conn* next = nullptr;
+
+  std::size_t in_flight() const noexcept { return queue.size() - head; }
+  bool idle() const noexcept { return in_flight() == 0 && parsing == nullptr && parser.idle(); }
+};
+
+std::int64_t steady_ns(std::chrono::steady_clock::time_point t) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+struct loop_state {
+  server_state* srv = nullptr;
+  event_loop* loop = nullptr;
+  date_cache date;
+  std::vector<std::unique_ptr<context>> contexts;  // every context this loop made
+  std::vector<context*> free_contexts;
+  http_conn* conns = nullptr;                      // open or finishing connections
+  std::atomic<std::size_t> conn_count{0};
+  std::vector<listener*> listeners;
+  bool draining = false;
+
+  context* acquire() {
+    if (!free_contexts.empty()) {
+      context* c = free_contexts.back();
+      free_contexts.pop_back();
+      return c;
+    }
+    contexts.push_back(std::make_unique<context>());
+    return contexts.back().get();
+  }
+  void release(context* c) noexcept {
+    c->end_request();
+    c->set_owner(nullptr);
+    free_contexts.push_back(c);
+  }
+  void link(http_conn* h) noexcept {
+    h->next = conns;
+    if (conns != nullptr) conns->prev = h;
+    conns = h;
+    conn_count.fetch_add(1, std::memory_order_relaxed);
+  }
+  void destroy(http_conn* h) noexcept {
+    if (h->prev != nullptr) h->prev->next = h->next;
+    if (h->next != nullptr) h->next->prev = h->prev;
+    if (conns == h) conns = h->next;
+    if (h->parsing != nullptr) release(h->parsing);
+    delete h;
+    conn_count.fetch_sub(1, std::memory_order_relaxed);
+  }
+};
+
+struct server_state final : connection_handler {
+  server_state(server& s, const server_options& o)
+      : srv(s), opts(o), ip_rules(o.client_ip), workers(o.worker_threads) {
+    limits.max_target_length = o.max_target_length;
+    limits.max_header_bytes = o.max_header_bytes;
+    limits.max_header_count = o.max_header_count;
+    limits.max_body_size = o.max_request_body_size;
+  }
+
+  server& srv;
+  const server_options& opts;
+  http_limits limits;
+  client_ip_resolver ip_rules;
+  worker_pool workers;
+  std::unique_ptr<loop_group> group;
+  std::vector<std::unique_ptr<loop_state>> loops;
+  std::vector<address> bound;
+  std::atomic<bool> running{false};
+  std::atomic<bool> stopping{false};
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool stopped = false;
+  std::chrono::nanoseconds sweep_period{std::chrono::seconds(1)};
+
+  loop_state& state_of(const connection& c) noexcept {
+    event_loop* l = &c.loop();
+    for (auto& ls : loops) {
+      if (ls->loop == l) return *ls;
+    }
+    return *loops.front();  // unreachable: every connection belongs to one of our loops
+  }
+
+  // ------------------------------------------------------------------ connection events
+  void on_open(connection& c) override {
+    loop_state& ls = state_of(c);
+    if (ls.draining) {
+      c.close();
+      return;
+    }
+    auto* h = new http_conn(ls, c, limits);
+    h->last_activity = steady_ns(ls.loop->now());
+    if (auto peer = c.peer_address(); peer && peer->is_ip()) {
+      std::string ip = peer->to_string();
+      // "1.2.3.4:80" / "[::1]:80" -> the address alone
+      std::size_t colon = ip.rfind(':');
+      std::string_view host(ip.data(), colon == std::string::npos ? ip.size() : colon);
+      if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+      h->peer_ip_len = std::min(host.size(), sizeof h->peer_ip);
+      host.copy(h->peer_ip, h->peer_ip_len);
+    }
+    c.set_user_data(h);
+    ls.link(h);
+  }
+
+  void on_data(connection& c) override {
+    auto* h = static_cast<http_conn*>(c.user_data());
+    if (h == nullptr) {
+      c.input().skip(c.input().size());
+      return;
+    }
+    h->last_activity = steady_ns(h->ls->loop->now());
+    process(*h);
+  }
+
+  void on_peer_shutdown(connection& c) override {
+    auto* h = static_cast<http_conn*>(c.user_data());
+    if (h == nullptr) {
+      c.close();
+      return;
+    }
+    // The peer sent everything it will send: answer what is in flight, then close. A
+    // request cut short is a 400 (the parser says so). Handlers in flight see
+    // cancelled(): most peers that stop sending are gone; a half-closing one still gets
+    // its answers.
+    for (std::size_t i = h->head; i < h->queue.size(); ++i) h->queue[i]->set_cancelled();
+    if (!h->closing && h->parsing != nullptr) {
+      if (h->parser.eof() == parse_status::error) fail_request(*h, h->parser.error().status, h->parser.error().reason);
+    }
+    h->closing = true;
+    flush_ready(*h);
+  }
+
+  void on_close(connection& c, std::error_code) override {
+    auto* h = static_cast<http_conn*>(c.user_data());
+    if (h == nullptr) return;
+    c.set_user_data(nullptr);
+    h->closed = true;
+    h->closing = true;
+    if (h->parsing != nullptr) {
+      h->ls->release(h->parsing);
+      h->parsing = nullptr;
+    }
+    for (std::size_t i = h->head; i < h->queue.size(); ++i) h->queue[i]->set_cancelled();
+    flush_ready(*h);  // answered ones are dropped; destroys h when nothing is in flight
+  }
+
+  // ------------------------------------------------------------------ requests
+  void process(http_conn& h) {
+    if (h.in_process) return;
+    h.in_process = true;
+    connection& c = *h.conn;
+    link_buffer& in = c.input();
+    while (!h.closing && !h.closed) {
+      if (h.in_flight() >= opts.max_pipelined_requests) {
+        h.parse_blocked = true;  // leave the bytes; read backpressure bounds the rest
+        break;
+      }
+      if (h.parsing == nullptr) {
+        if (in.empty()) break;
+        h.parsing = h.ls->acquire();
+        h.request_started = steady_ns(h.ls->loop->now());
+      }
+      parse_status st = h.parser.parse(in, h.parsing->request());
+      if (st == parse_status::need_more) break;
+      if (st == parse_status::headers_complete) {
+        if (h.parsing->request().expect_continue() && !answer_expect(h)) break;
+        continue;
+      }
+      if (st == parse_status::message_complete) {
+        context* ctx = std::exchange(h.parsing, nullptr);
+        h.request_started = 0;
+        start_request(h, *ctx);
+        continue;
+      }
+      if (st == parse_status::closed) {
+        h.closing = true;
+        break;
+      }
+      fail_request(h, h.parser.error().status, h.parser.error().reason);
+      break;
+    }
+    if (h.closing) in.skip(in.size());  // nothing more will be read from this connection
+    h.in_process = false;
+    flush_ready(h);
+  }
+
+  // Expect: 100-continue. Returns false when the request was refused.
+  bool answer_expect(http_conn& h) {
+    unsigned verdict = opts.continue_handler ? opts.continue_handler(*h.parsing) : 0;
+    if (verdict != 0) {
+      fail_request(h, verdict, "expectation refused");
+      return false;
+    }
+    if (h.in_flight() == 0) {
+      write_continue(h);
+    } else {
+      h.continue_pending = true;  // after the earlier responses: bytes leave in order
+    }
+    return true;
+  }
+
+  void write_continue(http_conn& h) {
+    h.conn->output().append("HTTP/1.1 100 Continue\r\n\r\n");
+    (void)h.conn->flush();
+  }
+
+  void start_request(http_conn& h, context& ctx) {
+    h.queue.push_back(&ctx);
+    ctx.set_owner(&h);
+    ctx.set_runtime(h.ls->loop, &workers);
+    ctx.begin_request(std::string_view(h.peer_ip, h.peer_ip_len), &ip_rules);
+    if (ctx.dispatch(srv, &server_state::chain_done, &ctx)) ctx.set_response_ready(true);
+    if (!opts.keep_alive || !ctx.request().keep_alive()) h.closing = true;
+  }
+
+  static void chain_done(void* p) {
+    auto* ctx = static_cast<context*>(p);
+    ctx->set_response_ready(true);
+    auto* h = static_cast<http_conn*>(ctx->owner());
+    h->ls->srv->flush_ready(*h);
+  }
+
+  // A request that cannot be served: answer `status` after the earlier responses, then close.
+  void fail_request(http_conn& h, unsigned status, std::string_view reason) {
+    context* ctx = h.parsing != nullptr ? std::exchange(h.parsing, nullptr) : h.ls->acquire();
+    h.request_started = 0;
+    ctx->request().clear();
+    ctx->set_owner(&h);
+    response& res = ctx->response();
+    res.clear();
+    if (!is_valid_status(status)) status = 400;
+    res.set_status(status);
+    res.headers().set("Content-Type", "text/plain; charset=utf-8");
+    res.set_body(fmt::format("{} {}: {}\n", status, reason_phrase(status), reason));
+    res.set_keep_alive(false);
+    ctx->set_response_ready(true);
+    h.queue.push_back(ctx);
+    h.closing = true;
+    h.conn->pause_read();
+  }
+
+  // Writes every response ready at the head of the queue, in order.
+  void flush_ready(http_conn& h) {
+    bool wrote = false;
+    while (h.head < h.queue.size() && h.queue[h.head]->response_ready()) {
+      context* ctx = h.queue[h.head++];
+      if (!h.closed && !h.done_writing) {
+        write_response_of(h, *ctx);
+        wrote = true;
+      }
+      h.ls->release(ctx);
+    }
+    if (h.head == h.queue.size()) {
+      h.queue.clear();
+      h.head = 0;
+    }
+    if (h.closed) {
+      if (h.in_flight() == 0) h.ls->destroy(&h);
+      return;
+    }
+    if (h.continue_pending && h.in_flight() == 0 && h.parsing != nullptr) {
+      h.continue_pending = false;
+      write_continue(h);
+    }
+    if (wrote) (void)h.conn->flush();
+    if (h.done_writing || (h.closing && h.in_flight() == 0)) {
+      h.conn->close();  // flushes the output first
+      return;
+    }
+    if (h.parse_blocked && h.in_flight() < opts.max_pipelined_requests && !h.in_process) {
+      h.parse_blocked = false;
+      process(h);
+      h.conn->resume_read();
+    }
+  }
+
+  void write_response_of(http_conn& h, context& ctx) {
+    response& res = ctx.response();
+    const request& req = ctx.request();
+    // When the connection is closing (the client asked, the server is draining, the peer
+    // half-closed), only the last response announces it: earlier pipelined ones are
+    // answered normally, so no request is lost.
+    bool last = h.closing && h.in_flight() == 0 && h.parsing == nullptr;
+    bool keep = opts.keep_alive && req.keep_alive() && res.keep_alive() && !last;
+    res.set_keep_alive(keep);
+    if (req.version() == http_version{1, 0}) res.set_version(http_version{1, 0});
+    if (!opts.server_name.empty() && res.headers().find("Server") == nullptr) {
+      res.headers().add_view("Server", opts.server_name);
+    }
+    write_options wo;
+    if (opts.date_header) {
+      h.ls->date.update(std::chrono::system_clock::now());
+      wo.date = &h.ls->date;
+    }
+    wo.request_method = req.method();
+    if (auto r = write_response(h.conn->output(), res, wo); !r) {
+      // A handler set a field the serializer refuses (header injection): answer 500.
+      res.clear();
+      res.set_status(500);
+      res.set_keep_alive(keep);
+      res.set_body(std::string_view("500 Internal Server Error: invalid response header\n"));
+      (void)write_response(h.conn->output(), res, wo);
+    }
+    if (!keep) {
+      h.closing = true;
+      h.done_writing = true;
+    }
+  }
+
+  // ------------------------------------------------------------------ timeouts
+  void schedule_sweep(loop_state& ls) {
+    ls.loop->run_after(sweep_period, [this, &ls] {
+      sweep(ls);
+      if (!ls.loop->stopped()) schedule_sweep(ls);
+    });
+  }
+
+  void sweep(loop_state& ls) {
+    std::int64_t now = steady_ns(ls.loop->now());
+    auto read_limit = std::chrono::duration_cast<std::chrono::nanoseconds>(opts.read_timeout).count();
+    auto idle_limit = std::chrono::duration_cast<std::chrono::nanoseconds>(opts.idle_timeout).count();
+    for (http_conn* h = ls.conns; h != nullptr;) {
+      http_conn* next = h->next;
+      if (!h->closed && !h->closing) {
+        if (read_limit > 0 && h->request_started != 0 && now - h->request_started > read_limit) {
+          h->conn->abort(make_error_code(errc::timeout));  // slow peer: no answer owed
+        } else if (idle_limit > 0 && h->idle() && h->conn->pending_output() == 0 &&
+                   now - h->last_activity > idle_limit) {
+          h->conn->close();
+        }
+      }
+      h = next;
+    }
+  }
+
+  // ------------------------------------------------------------------ shutdown
+  void begin_drain(loop_state& ls) {
+    ls.draining = true;
+    for (listener* l : ls.listeners) l->close();
+    ls.listeners.clear();
+    for (http_conn* h = ls.conns; h != nullptr;) {
+      http_conn* next = h->next;
+      if (!h->closed) {
+        if (h->idle()) {
+          h->conn->close();
+        } else {
+          // In flight: finish it; the response says Connection: close.
+          h->closing = true;
+        }
+      }
+      h = next;
+    }
+  }
+
+  std::size_t open_connections() const noexcept {
+    std::size_t n = 0;
+    for (const auto& ls : loops) n += ls->conn_count.load(std::memory_order_relaxed);
+    return n;
+  }
+};
+
+}  // namespace detail
+
+// ====================================================================== server
+
+server::server(server_options options) : router(options.router), options_(std::move(options)) {
+  if (options_.addresses.empty()) {
+    throw std::invalid_argument("khz::server: no listen address; set server_options::addresses");
+  }
+}
+
+server::~server() {
+  if (state_ && state_->running.load()) shutdown(std::chrono::milliseconds(0));
+}
+
+void server::start() {
+  if (state_ && state_->running.load()) return;
+  state_ = std::make_unique<detail::server_state>(*this, options_);
+  auto& st = *state_;
+
+  // Parse every address first: a typo is reported before anything starts.
+  std::vector<address> addrs;
+  for (const auto& text : options_.addresses) {
+    std::string why;
+    auto a = address::parse(text, &why);
+    if (!a) throw std::invalid_argument("khz::server: bad listen address '" + text + "': " + why);
+    addrs.push_back(*a);
+  }
+
+  loop_group_options lg;
+  lg.loops = options_.loops;
+  lg.loop.kind = options_.transport;
+  st.group = std::make_unique<loop_group>(lg);
+  for (std::size_t i = 0; i < st.group->size(); ++i) {
+    auto ls = std::make_unique<detail::loop_state>();
+    ls->srv = &st;
+    ls->loop = &st.group->loop(i);
+    st.loops.push_back(std::move(ls));
+  }
+
+  // The sweep period: fine enough for the shortest timeout.
+  auto shortest = std::chrono::milliseconds(1000);
+  for (auto t : {options_.read_timeout, options_.idle_timeout}) {
+    if (t.count() > 0) shortest = std::min(shortest, t);
+  }
+  st.sweep_period = std::max(std::chrono::milliseconds(5), shortest / 4);
+
+  listen_options lo;
+  lo.connection.max_input_bytes = options_.max_input_bytes;
+  lo.connection.write_timeout = options_.write_timeout;
+  lo.connection.read_timeout = std::chrono::milliseconds(0);  // the server's own request deadline
+  lo.connection.idle_timeout = std::chrono::milliseconds(0);  // the server's own idle sweep
+
+  for (const address& addr : addrs) {
+    bool per_loop = options_.reuse_port && addr.is_ip();
+    if (!per_loop) {
+      group_listen_options g;
+      static_cast<listen_options&>(g) = lo;
+      g.mode = accept_mode::dispatch;
+      auto bound = st.group->listen(addr, st, g);
+      if (!bound) {
+        throw std::system_error(bound.error(), "khz::server: cannot listen on " + addr.to_string());
+      }
+      st.bound.push_back(*bound);
+      continue;
+    }
+    listen_options one = lo;
+    one.reuse_port = true;
+    address actual = addr;
+    for (std::size_t i = 0; i < st.loops.size(); ++i) {
+      auto fd = open_listen_socket(actual, one);
+      if (!fd) throw std::system_error(fd.error(), "khz::server: cannot listen on " + actual.to_string());
+      if (i == 0) {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        if (::getsockname(*fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+          actual = address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+        }
+        st.bound.push_back(actual);
+      }
+      detail::loop_state* ls = st.loops[i].get();
+      int raw = *fd;
+      ls->loop->post([ls, raw, one, &st] {
+        auto l = ls->loop->adopt_listener(raw, st, one);
+        if (l) ls->listeners.push_back(*l);
+      });
+    }
+  }
+
+  for (auto& ls : st.loops) {
+    detail::loop_state* p = ls.get();
+    p->loop->post([p, &st] { st.schedule_sweep(*p); });
+  }
+  st.group->start();
+  st.running.store(true);
+  if (options_.print_routes) std::fputs(format_routes(routes()).c_str(), stdout);
+  for (auto& hook : run_hooks_) hook();
+}
+
+void server::run() {
+  start();
+  std::unique_lock lock(state_->mutex);
+  state_->cv.wait(lock, [this] { return state_->stopped; });
+}
+
+void server::spin() {
+  // Block the signals in this thread before the loops start, so every thread inherits the
+  // mask and one waiter thread receives them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  start();
+  std::thread waiter([this, set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    shutdown();
+  });
+  run();
+  // A shutdown() not caused by a signal leaves the waiter blocked: wake it.
+  pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
+void server::shutdown() { shutdown(options_.exit_wait_timeout); }
+
+void server::shutdown(std::chrono::milliseconds timeout) {
+  if (!state_) return;
+  auto& st = *state_;
+  if (st.stopping.exchange(true)) {
+    std::unique_lock lock(st.mutex);
+    st.cv.wait(lock, [&st] { return st.stopped; });
+    return;
+  }
+  for (auto& hook : shutdown_hooks_) hook();
+  for (auto& ls : st.loops) {
+    detail::loop_state* p = ls.get();
+    p->loop->post([p, &st] { st.begin_drain(*p); });
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (st.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  // What is left is force-closed by the loops as they stop; suspended handlers are
+  // destroyed with their contexts below, after every thread that could resume them ended.
+  st.group->stop();
+  st.group->join();
+  st.workers.stop();
+  for (auto& ls : st.loops) {
+    while (ls->conns != nullptr) ls->destroy(ls->conns);
+  }
+  st.running.store(false);
+  {
+    std::lock_guard lock(st.mutex);
+    st.stopped = true;
+  }
+  st.cv.notify_all();
+}
+
+std::vector<address> server::listen_addresses() const { return state_ ? state_->bound : std::vector<address>{}; }
+
+khz::transport server::transport_in_use() const {
+  return state_ && state_->group ? state_->group->kind() : options_.transport;
+}
+
+bool server::running() const noexcept { return state_ && state_->running.load(); }
+
+std::size_t server::connection_count() const noexcept { return state_ ? state_->open_connections() : 0; }
+
+KHZ_END_NAMESPACE
