@@ -679,12 +679,18 @@ parse_status parser_core::parse_body(link_buffer& in, link_buffer& sink) {
         }
       }
     case phase::body_until_close: {
-      std::size_t take = in.size();
-      if (take == 0) return parse_status::need_more;
-      if (body_received_ > body_limit_ || take > body_limit_ - body_received_) return fail(413, "body over the body limit");
-      sink.append(in.slice(take));
-      sink.flush();
-      body_received_ += take;
+      // Bytes up to the limit are delivered, then the first byte over it fails: the same
+      // bytes reach the sink however the input was split.
+      const std::size_t avail = in.size();
+      if (avail == 0) return parse_status::need_more;
+      const std::uint64_t room = body_received_ < body_limit_ ? body_limit_ - body_received_ : 0;
+      const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(avail, room));
+      if (take != 0) {
+        sink.append(in.slice(take));
+        sink.flush();
+        body_received_ += take;
+      }
+      if (take < avail) return fail(413, "body over the body limit");
       return parse_status::need_more;
     }
     case phase::head:

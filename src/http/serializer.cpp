@@ -171,6 +171,7 @@ result<void> write_response_head(link_buffer& out, const response& res, std::opt
   if (!is_valid_status(res.status_code()) || !detail::http_chars::all_of_class(res.reason(), detail::http_chars::cc_reason) ||
       !valid_fields(res.headers()))
     return errc::invalid_argument;
+  if (res.chunked() && res.version().minor == 0) return errc::invalid_argument;  // no chunked in HTTP/1.0
   framing fr = framing::none;
   if (!status_forbids_body(res.status_code())) {
     if (res.chunked()) fr = framing::chunked;
@@ -206,6 +207,7 @@ result<void> write_request_head(link_buffer& out, const request& req, std::optio
   if (!is_method_token(req.method_name()) || req.target().empty() ||
       !detail::http_chars::all_of_class(req.target(), detail::http_chars::cc_target) || !valid_fields(req.headers()))
     return errc::invalid_argument;
+  if (req.chunked() && req.version().minor == 0) return errc::invalid_argument;  // no chunked in HTTP/1.0
   framing fr = req.chunked() ? framing::chunked : content_length ? framing::length : framing::none;
   emit(out, [&](head_writer& w) {
     w.add(req.method_name());

@@ -158,6 +158,14 @@ TEST(write_response, refuses_header_injection) {
   EXPECT_FALSE(write_response(out, res));
 }
 
+TEST(write_response, chunked_needs_http11) {
+  response res;
+  res.set_version({1, 0});
+  res.set_chunked(true);
+  link_buffer out;
+  EXPECT_EQ(write_response(out, res).error(), make_error_code(errc::invalid_argument));
+}
+
 TEST(write_response_head, streaming_head_then_chunks) {
   response res;
   res.set_chunked(true);
