@@ -167,6 +167,9 @@ void context::end_request() noexcept {
   path_ = {};
   cancelled_ = false;
   response_ready_ = false;
+  stream_backend_ = nullptr;
+  stream_.reset();
+  body_.reset();
 }
 
 KHZ_END_NAMESPACE
@@ -235,6 +238,15 @@ void context::fail_with_500(std::exception_ptr e) noexcept {
   } catch (const std::exception& ex) {
     what = ex.what();
   } catch (...) {
+  }
+  if (streaming()) {
+    // Before the head went out a 500 can still answer; after it, the server closes the
+    // connection without ending the body, so the client sees the response truncated.
+    if (stream_.head_sent) {
+      stream_.failed = true;
+    } else {
+      stream_.reset();
+    }
   }
   try {
     error(make_error_code(errc::internal), "unhandled exception in handler for " +

@@ -1,5 +1,7 @@
+#include <khz/http/chunked.hpp>
 #include <khz/http/parser.hpp>
 #include <khz/http/serializer.hpp>
+#include <khz/http/status.hpp>
 #include <khz/net/listener.hpp>
 #include <khz/net/loop_group.hpp>
 #include <khz/server/server.hpp>
@@ -22,7 +24,15 @@ struct loop_state;
 struct server_state;
 
 // Per-connection HTTP state. Lives from on_open until the connection is closed AND every
-// request it started has finished its chain (a suspended handler keeps it alive).
+// request it started has finished its chain (a suspended handler keeps it alive) AND no
+// task posted for it is pending (holds).
+//
+// Streaming: a streamed response is written by its handler's flush() only while its
+// request is at the head of the queue (queue[head]): every earlier response was written,
+// and later ones wait in the queue until the stream's chain has finished. A streamed
+// request body (stream_request_body) is fed from the input to body_ctx's request().body()
+// while the parser is inside that body; body_ctx stays set until the body has ended,
+// even after its chain finished (then the rest is read and dropped, "detached").
 struct http_conn {
   http_conn(loop_state& l, connection& c, const http_limits& limits) : ls(&l), conn(&c), parser(limits) {}
 
@@ -42,6 +52,14 @@ struct http_conn {
   bool parse_blocked = false;     // stopped parsing: too many requests in flight
   bool done_writing = false;      // a response announced Connection: close: write nothing more
   bool in_process = false;        // re-entrancy guard for process()
+  bool peer_eof = false;          // the peer shut down its sending side
+  context* body_ctx = nullptr;    // the request whose body arrives after its dispatch
+  bool body_detached = false;     // its chain finished: the rest is read and dropped
+  bool body_blocked = false;      // feeding stopped: the handler has not read enough
+  bool process_posted = false;    // a deferred process() is queued on the loop
+  unsigned holds = 0;             // posted tasks that refer to this connection
+  timer_id drain_timer = 0;       // re-check of the pending output for a waiting stream
+  std::int64_t drain_delay_ms = 1;
   http_conn* prev = nullptr;
   http_conn* next = nullptr;
 
@@ -89,12 +107,14 @@ struct loop_state {
     if (h->next != nullptr) h->next->prev = h->prev;
     if (conns == h) conns = h->next;
     if (h->parsing != nullptr) release(h->parsing);
+    if (h->body_ctx != nullptr && h->body_detached) release(h->body_ctx);
+    if (h->drain_timer != 0) loop->cancel_timer(h->drain_timer);
     delete h;
     conn_count.fetch_sub(1, std::memory_order_relaxed);
   }
 };
 
-struct server_state final : connection_handler {
+struct server_state final : connection_handler, stream_backend {
   server_state(server& s, const server_options& o)
       : srv(s), opts(o), ip_rules(o.client_ip), workers(o.worker_threads) {
     limits.max_target_length = o.max_target_length;
@@ -169,11 +189,23 @@ struct server_state final : connection_handler {
     // cancelled(): most peers that stop sending are gone; a half-closing one still gets
     // its answers.
     for (std::size_t i = h->head; i < h->queue.size(); ++i) h->queue[i]->set_cancelled();
+    h->peer_eof = true;
+    if (h->body_ctx != nullptr) {
+      // A streamed body may still be complete in the unparsed input (backpressure kept
+      // it there): feed it; feed_body() ends it with errc::closed when it is short.
+      h->closing = true;
+      process(*h);
+      return;
+    }
     if (!h->closing && h->parsing != nullptr) {
       if (h->parser.eof() == parse_status::error) fail_request(*h, h->parser.error().status, h->parser.error().reason);
     }
     h->closing = true;
     flush_ready(*h);
+  }
+
+  void on_write_drained(connection& c) override {
+    if (auto* h = static_cast<http_conn*>(c.user_data())) service_stream(*h);
   }
 
   void on_close(connection& c, std::error_code) override {
@@ -186,7 +218,33 @@ struct server_state final : connection_handler {
       h->ls->release(h->parsing);
       h->parsing = nullptr;
     }
-    for (std::size_t i = h->head; i < h->queue.size(); ++i) h->queue[i]->set_cancelled();
+    if (h->drain_timer != 0) {
+      h->ls->loop->cancel_timer(h->drain_timer);
+      h->drain_timer = 0;
+    }
+    const std::error_code gone = make_error_code(errc::closed);
+    if (h->body_ctx != nullptr) {
+      if (h->body_detached) {
+        h->ls->release(h->body_ctx);
+      } else {
+        auto& rb = h->body_ctx->body_stream();
+        if (!rb.complete && !rb.error) rb.error = gone;
+        wake_body(*h->body_ctx);
+      }
+      h->body_ctx = nullptr;
+      h->body_detached = false;
+    }
+    for (std::size_t i = h->head; i < h->queue.size(); ++i) {
+      context& ctx = *h->queue[i];
+      ctx.set_cancelled();
+      auto& st = ctx.response_stream();
+      if (st.want_flush) {
+        // A handler waiting in flush() learns that nobody will read it.
+        st.want_flush = false;
+        if (!st.error) st.error = gone;
+        wake_stream(ctx);
+      }
+    }
     flush_ready(*h);  // answered ones are dropped; destroys h when nothing is in flight
   }
 
@@ -196,7 +254,12 @@ struct server_state final : connection_handler {
     h.in_process = true;
     connection& c = *h.conn;
     link_buffer& in = c.input();
-    while (!h.closing && !h.closed) {
+    while (!h.closed) {
+      if (h.body_ctx != nullptr) {  // a streamed body goes on even when no request follows
+        if (!feed_body(h)) break;
+        continue;
+      }
+      if (h.closing) break;
       if (h.in_flight() >= opts.max_pipelined_requests) {
         h.parse_blocked = true;  // leave the bytes; read backpressure bounds the rest
         break;
@@ -210,6 +273,15 @@ struct server_state final : connection_handler {
       if (st == parse_status::need_more) break;
       if (st == parse_status::headers_complete) {
         if (h.parsing->request().expect_continue() && !answer_expect(h)) break;
+        if (opts.stream_request_body) {
+          // Dispatch now; the body follows through feed_body().
+          context* ctx = std::exchange(h.parsing, nullptr);
+          ctx->body_stream().streaming = true;
+          h.body_ctx = ctx;
+          h.body_detached = false;
+          h.body_blocked = false;
+          start_request(h, *ctx);
+        }
         continue;
       }
       if (st == parse_status::message_complete) {
@@ -225,9 +297,102 @@ struct server_state final : connection_handler {
       fail_request(h, h.parser.error().status, h.parser.error().reason);
       break;
     }
-    if (h.closing) in.skip(in.size());  // nothing more will be read from this connection
+    // Nothing more will be read from this connection.
+    if (h.closing && h.body_ctx == nullptr) in.skip(in.size());
     h.in_process = false;
     flush_ready(h);
+  }
+
+  // ------------------------------------------------------------------ streamed request body
+  // Moves body bytes from the input to body_ctx's request().body(). Returns false to stop
+  // the process() loop: more bytes needed, backpressure, or the body failed.
+  bool feed_body(http_conn& h) {
+    context& ctx = *h.body_ctx;
+    auto& rb = ctx.body_stream();
+    link_buffer& sink = ctx.request().body();
+    if (!h.body_detached && !rb.want_all && sink.size() >= opts.stream_body_buffer) {
+      // The handler has not read enough: leave the bytes in the input, where
+      // max_input_bytes stops the socket reads.
+      h.body_blocked = true;
+      return false;
+    }
+    if (h.body_blocked) {
+      h.body_blocked = false;
+      h.request_started = steady_ns(h.ls->loop->now());  // the read deadline counts our reading time only
+    }
+    link_buffer& in = h.conn->input();
+    const std::size_t before = sink.size();
+    parse_status st = h.parser.parse_body(in, sink);
+    if (h.body_detached) sink.clear();  // nobody reads it any more
+    if (st == parse_status::need_more) {
+      if (h.peer_eof && in.empty()) {
+        end_body(h, make_error_code(errc::closed));
+        return false;
+      }
+      if (sink.size() != before && !rb.want_all) wake_body(ctx);
+      return false;
+    }
+    if (st == parse_status::message_complete) {
+      rb.complete = true;
+      end_body(h, {});
+      return true;
+    }
+    end_body(h, h.parser.error().code());
+    return false;
+  }
+
+  // The streamed body ended (complete, or failed with `ec`: then the connection closes
+  // after the responses owed).
+  void end_body(http_conn& h, std::error_code ec) {
+    context* ctx = std::exchange(h.body_ctx, nullptr);
+    h.body_blocked = false;
+    h.request_started = 0;
+    if (ec) {
+      h.closing = true;
+      h.conn->pause_read();
+      h.continue_pending = false;
+    }
+    if (h.body_detached) {
+      h.body_detached = false;
+      h.ls->release(ctx);
+      return;
+    }
+    if (ec) ctx->body_stream().error = ec;
+    wake_body(*ctx);
+  }
+
+  // Resumes a handler waiting in read_body() / read_body_all(), from the loop's task
+  // queue (never from inside a connection callback or process()).
+  static void wake_body(context& ctx) {
+    auto& rb = ctx.body_stream();
+    if (!rb.waiter || rb.wake_posted) return;
+    rb.wake_posted = true;
+    ctx.loop()->post([c = &ctx] {
+      auto& b = c->body_stream();
+      b.wake_posted = false;
+      if (auto w = std::exchange(b.waiter, {})) w.resume();  // the request is in flight until it resumes
+    });
+  }
+
+  void body_wanted(context& ctx) override {
+    auto& h = *static_cast<http_conn*>(ctx.owner());
+    if (h.body_ctx != &ctx || !h.body_blocked || h.process_posted || h.closed) return;
+    // Parse from the loop's task queue: the handler calling this is on the stack.
+    h.process_posted = true;
+    ++h.holds;
+    h.ls->loop->post([this, hp = &h] {
+      http_conn& c = *hp;
+      --c.holds;
+      c.process_posted = false;
+      if (c.closed) {
+        flush_ready(c);  // destroys it when nothing else refers to it
+        return;
+      }
+      process(c);
+      if (c.closed) return;
+      c.conn->input().release();
+      if (!(c.closing && c.body_ctx == nullptr)) c.conn->resume_read();  // re-checks read backpressure
+    });
   }
 
   // Expect: 100-continue. Returns false when the request was refused.
@@ -254,6 +419,7 @@ struct server_state final : connection_handler {
     h.queue.push_back(&ctx);
     ctx.set_owner(&h);
     ctx.set_runtime(h.ls->loop, &workers);
+    ctx.set_stream_backend(this);
     ctx.begin_request(std::string_view(h.peer_ip, h.peer_ip_len), &ip_rules);
     if (ctx.dispatch(srv, &server_state::chain_done, &ctx)) ctx.set_response_ready(true);
     if (!opts.keep_alive || !ctx.request().keep_alive()) h.closing = true;
@@ -291,23 +457,38 @@ struct server_state final : connection_handler {
     while (h.head < h.queue.size() && h.queue[h.head]->response_ready()) {
       context* ctx = h.queue[h.head++];
       if (!h.closed && !h.done_writing) {
-        write_response_of(h, *ctx);
+        if (ctx->streaming()) {
+          end_stream(h, *ctx);
+        } else {
+          continue_before_answer(h, *ctx);
+          write_response_of(h, *ctx);
+        }
         wrote = true;
       }
-      h.ls->release(ctx);
+      if (ctx == h.body_ctx) {
+        h.body_detached = true;  // released when its body has ended
+      } else {
+        h.ls->release(ctx);
+      }
     }
     if (h.head == h.queue.size()) {
       h.queue.clear();
       h.head = 0;
     }
     if (h.closed) {
-      if (h.in_flight() == 0) h.ls->destroy(&h);
+      if (h.in_flight() == 0 && h.holds == 0) h.ls->destroy(&h);
       return;
     }
-    if (h.continue_pending && h.in_flight() == 0 && h.parsing != nullptr) {
-      h.continue_pending = false;
-      write_continue(h);
+    if (h.continue_pending) {
+      // Owed to the request being received, once every earlier response is out.
+      bool due = h.body_ctx != nullptr ? !h.body_detached && h.queue[h.head] == h.body_ctx
+                                       : h.in_flight() == 0 && h.parsing != nullptr;
+      if (due) {
+        h.continue_pending = false;
+        write_continue(h);
+      }
     }
+    service_stream(h);
     if (wrote) (void)h.conn->flush();
     if (h.done_writing || (h.closing && h.in_flight() == 0)) {
       h.conn->close();  // flushes the output first
@@ -318,6 +499,183 @@ struct server_state final : connection_handler {
       process(h);
       h.conn->resume_read();
     }
+  }
+
+  // "100 Continue" still owed to ctx goes before its final response.
+  void continue_before_answer(http_conn& h, context& ctx) {
+    if (h.continue_pending && h.body_ctx == &ctx) {
+      h.continue_pending = false;
+      h.conn->output().append("HTTP/1.1 100 Continue\r\n\r\n");
+    }
+  }
+
+  // ------------------------------------------------------------------ streamed responses
+  bool flush_stream(context& ctx, bool last) override {
+    auto& h = *static_cast<http_conn*>(ctx.owner());
+    auto& st = ctx.response_stream();
+    if (h.closed || h.done_writing) {
+      st.error = make_error_code(errc::closed);
+      return true;
+    }
+    const bool turn = h.queue[h.head] == &ctx;  // ctx is in flight: head < size
+    if (!turn || h.conn->pending_output() > opts.stream_write_high_water) {
+      st.want_flush = true;
+      st.want_last = last;
+      if (turn) arm_drain_check(h);
+      return false;
+    }
+    write_stream(h, ctx, last, h.queue.size() - h.head - 1);
+    h.drain_delay_ms = 1;
+    return true;
+  }
+
+  std::size_t pending_output(const context& ctx) const noexcept override {
+    return static_cast<const http_conn*>(ctx.owner())->conn->pending_output();
+  }
+
+  // Performs the flush a handler waits for, when its turn came and the output allows.
+  void service_stream(http_conn& h) {
+    if (h.closed || h.head >= h.queue.size()) return;
+    context& ctx = *h.queue[h.head];
+    auto& st = ctx.response_stream();
+    if (!st.want_flush) return;
+    if (h.done_writing) {
+      st.error = make_error_code(errc::closed);
+    } else if (h.conn->pending_output() > opts.stream_write_high_water) {
+      arm_drain_check(h);
+      return;
+    } else {
+      write_stream(h, ctx, st.want_last, h.queue.size() - h.head - 1);
+      h.drain_delay_ms = 1;
+    }
+    st.want_flush = false;
+    wake_stream(ctx);
+  }
+
+  // on_write_drained tells when a blocked output has fully drained; output the kernel
+  // took without blocking (and io_uring sends completed whole) tell nothing, so a waiting
+  // stream also re-checks on a timer, backing off from 1 to 16 ms.
+  void arm_drain_check(http_conn& h) {
+    if (h.drain_timer != 0) return;
+    const std::int64_t delay = h.drain_delay_ms;
+    h.drain_delay_ms = std::min<std::int64_t>(delay * 2, 16);
+    h.drain_timer = h.ls->loop->run_after(std::chrono::milliseconds(delay), [this, hp = &h] {
+      hp->drain_timer = 0;
+      service_stream(*hp);
+    });
+  }
+
+  static void wake_stream(context& ctx) {
+    ctx.loop()->post([c = &ctx] {
+      if (auto w = std::exchange(c->response_stream().waiter, {})) w.resume();  // in flight until it resumes
+    });
+  }
+
+  // Writes what ctx's stream holds: the head the first time, the end of the body when
+  // `last`. Precondition: every earlier response of the connection was written and the
+  // connection may be written. `later`: requests in flight after this one.
+  void write_stream(http_conn& h, context& ctx, bool last, std::size_t later) {
+    auto& st = ctx.response_stream();
+    response& res = ctx.response();
+    const request& req = ctx.request();
+    link_buffer& out = h.conn->output();
+    st.buffered.flush();
+    if (!st.head_sent) {
+      continue_before_answer(h, ctx);
+      const bool http10 = req.version() == http_version{1, 0};
+      st.head_only = status_forbids_body(res.status_code()) || req.method() == method::head;
+      st.unframed = st.mode == detail::response_stream_state::framing::chunked && http10 && !st.head_only;
+      const bool last_one = h.closing && later == 0 && h.parsing == nullptr;
+      const bool keep = opts.keep_alive && req.keep_alive() && res.keep_alive() && !last_one && !st.unframed;
+      res.set_keep_alive(keep);
+      res.set_chunked(st.mode == detail::response_stream_state::framing::chunked && !st.unframed);
+      if (http10) res.set_version(http_version{1, 0});
+      if (!opts.server_name.empty() && res.headers().find("Server") == nullptr) {
+        res.headers().add_view("Server", opts.server_name);
+      }
+      write_options wo;
+      if (opts.date_header) {
+        h.ls->date.update(std::chrono::system_clock::now());
+        wo.date = &h.ls->date;
+      }
+      wo.request_method = req.method();
+      std::optional<std::uint64_t> length;
+      if (st.mode == detail::response_stream_state::framing::length) length = st.content_length;
+      if (auto r = write_response_head(out, res, length, wo); !r) {
+        // A field the serializer refuses (header injection): answer 500 and end here.
+        res.headers().clear();
+        res.set_status(500);
+        res.set_chunked(false);
+        res.set_keep_alive(false);
+        res.set_body(std::string_view("500 Internal Server Error: invalid response header\n"));
+        (void)write_response(out, res, wo);
+        st.head_sent = true;
+        st.ended = true;
+        st.error = r.error();
+        st.buffered.clear();
+        h.closing = true;
+        h.done_writing = true;
+        (void)h.conn->flush();
+        return;
+      }
+      st.head_sent = true;
+      if (!keep) h.closing = true;  // nothing after this response; done_writing at its end
+    }
+    if (!st.buffered.empty()) {
+      st.sent += st.buffered.size();
+      if (st.head_only) {
+        st.buffered.clear();
+      } else if (res.chunked()) {
+        write_chunk(out, std::move(st.buffered));
+      } else {
+        out.append(std::move(st.buffered));
+      }
+    }
+    if (last) {
+      st.ended = true;
+      if (st.mode == detail::response_stream_state::framing::length && !st.head_only &&
+          st.sent != st.content_length) {
+        // Short (or an overflowing write was refused): the framing cannot be completed.
+        if (!st.error) st.error = make_error_code(errc::invalid_argument);
+        h.closing = true;
+        h.done_writing = true;
+      } else if (res.chunked() && !st.head_only) {
+        write_last_chunk(out, valid_trailers(res.trailers()) ? &res.trailers() : nullptr);
+      }
+      if (!res.keep_alive()) {
+        h.closing = true;
+        h.done_writing = true;
+      }
+    }
+    (void)h.conn->flush();
+  }
+
+  static bool valid_trailers(const headers& t) noexcept {
+    if (t.empty()) return false;
+    for (const header_field& f : t) {
+      if (f.name.empty()) return false;
+      for (char c : f.name) {
+        auto u = static_cast<unsigned char>(c);
+        if (u <= ' ' || u == ':' || u == 0x7f) return false;
+      }
+      for (char c : f.value) {
+        auto u = static_cast<unsigned char>(c);
+        if ((u < ' ' && u != '\t') || u == 0x7f) return false;
+      }
+    }
+    return true;
+  }
+
+  // The chain of a streamed response finished: end its body (when the handler did not),
+  // or close after what was sent when an exception cut it short.
+  void end_stream(http_conn& h, context& ctx) {
+    auto& st = ctx.response_stream();
+    if (st.failed) {
+      h.closing = true;
+      h.done_writing = true;  // no last chunk: the client sees the body truncated
+      return;
+    }
+    if (!st.ended) write_stream(h, ctx, true, h.queue.size() - h.head);
   }
 
   void write_response_of(http_conn& h, context& ctx) {
@@ -368,7 +726,7 @@ struct server_state final : connection_handler {
     for (http_conn* h = ls.conns; h != nullptr;) {
       http_conn* next = h->next;
       if (!h->closed && !h->closing) {
-        if (read_limit > 0 && h->request_started != 0 && now - h->request_started > read_limit) {
+        if (read_limit > 0 && h->request_started != 0 && !h->body_blocked && now - h->request_started > read_limit) {
           h->conn->abort(make_error_code(errc::timeout));  // slow peer: no answer owed
         } else if (idle_limit > 0 && h->idle() && h->conn->pending_output() == 0 &&
                    now - h->last_activity > idle_limit) {

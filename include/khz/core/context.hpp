@@ -19,6 +19,7 @@
 
 #include <khz/base/config.hpp>
 #include <khz/core/basic_context.hpp>
+#include <khz/core/body_stream.hpp>
 #include <khz/core/client_ip.hpp>
 #include <khz/core/cookie.hpp>
 #include <khz/core/handler.hpp>
@@ -137,6 +138,24 @@ class context : public basic_context<context> {
   // Status and a text body, then abort.
   void abort_with_message(unsigned code, std::string_view message);
 
+  // ------------------------------------------------------------------ streaming
+  // (semantics in body_stream.hpp)
+
+  // Starts a streamed response: status and Content-Type now; other headers may be set
+  // until the first flush(). The first form is chunked; the second promises exactly
+  // `content_length` body bytes. Throws std::logic_error when this request's response
+  // is already streaming.
+  response_writer stream(unsigned code, std::string_view content_type);
+  response_writer stream(unsigned code, std::string_view content_type, std::uint64_t content_length);
+  // True once stream() was called for this request.
+  bool streaming() const noexcept { return stream_.mode != detail::response_stream_state::framing::none; }
+
+  // co_await ctx.read_body(): the next piece of the request body (a body_piece).
+  body_read_awaiter read_body() noexcept { return body_read_awaiter(*this); }
+  // co_await ctx.read_body_all(): waits for the rest of the body into request().body()
+  // (result<void>: errc::closed / too_large / protocol_error when it cannot).
+  body_read_all_awaiter read_body_all() noexcept { return body_read_all_awaiter(*this); }
+
   // ------------------------------------------------------------------ async
   // The event loop running this request (null in perform_request without a loop).
   event_loop* loop() const noexcept { return loop_; }
@@ -177,6 +196,11 @@ class context : public basic_context<context> {
   bool response_ready() const noexcept { return response_ready_; }
   void set_response_ready(bool ready) noexcept { response_ready_ = ready; }
   router::match_type& match() noexcept { return match_; }
+  // Streaming (the server): the connection side, and the states it drives.
+  void set_stream_backend(stream_backend* b) noexcept { stream_backend_ = b; }
+  stream_backend* get_stream_backend() const noexcept { return stream_backend_; }
+  detail::response_stream_state& response_stream() noexcept { return stream_; }
+  detail::request_body_state& body_stream() noexcept { return body_; }
 
   // Matches the request against `r` and runs what the match calls for: the route's chain,
   // the no_route chain (404) or the no_method chain (405 with Allow), or a redirect
@@ -191,6 +215,8 @@ class context : public basic_context<context> {
   template <class Visit>
   void visit_pairs(std::string_view pairs, std::string_view key, bool plus_as_space, Visit&& visit);
 
+  response_writer start_stream(unsigned code, std::string_view content_type, detail::response_stream_state::framing mode,
+                               std::uint64_t length);
   static void chain_finished(void* self);
   void finish_dispatch() noexcept;
   void fail_with_500(std::exception_ptr e) noexcept;
@@ -211,6 +237,9 @@ class context : public basic_context<context> {
   worker_pool* workers_ = nullptr;
   void* owner_ = nullptr;
   bool response_ready_ = false;
+  stream_backend* stream_backend_ = nullptr;
+  detail::response_stream_state stream_;
+  detail::request_body_state body_;
 };
 
 // A checked handle to a context, for code that may run after the request ended.

@@ -57,6 +57,20 @@ struct server_options {
   // Unconsumed input bytes after which a connection is not read until they are consumed.
   std::size_t max_input_bytes = 1024 * 1024;
 
+  // Streaming (see core/body_stream.hpp and docs/server.md, "Streaming").
+  // Off: a request is dispatched once its whole body was received (body() is complete).
+  // On: a request with a body is dispatched as soon as its head is complete, and the
+  // handler reads the body as it arrives with co_await ctx.read_body() (or waits for all
+  // of it with read_body_all()); an unread rest is read and dropped after the handler.
+  bool stream_request_body = false;
+  // Streamed request body bytes received and not yet read by the handler at which the
+  // server stops parsing the body (read backpressure; the socket stops being read once
+  // max_input_bytes more are waiting in the input).
+  std::size_t stream_body_buffer = 256 * 1024;
+  // Unsent output bytes of a connection above which a streamed response's flush() waits
+  // for the client to read.
+  std::size_t stream_write_high_water = 256 * 1024;
+
   // Time shutdown() lets in-flight requests finish before closing what is left.
   ms exit_wait_timeout{std::chrono::seconds(5)};
   // "Server: <name>" on every response; empty: no Server field.
@@ -94,6 +108,10 @@ struct server_options {
   server_options& with_keep_alive(bool on) { keep_alive = on; return *this; }
   server_options& with_max_header_bytes(std::size_t n) { max_header_bytes = n; return *this; }
   server_options& with_max_request_body_size(std::uint64_t n) { max_request_body_size = n; return *this; }
+  server_options& with_max_input_bytes(std::size_t n) { max_input_bytes = n; return *this; }
+  server_options& with_stream_request_body(bool on) { stream_request_body = on; return *this; }
+  server_options& with_stream_body_buffer(std::size_t n) { stream_body_buffer = n; return *this; }
+  server_options& with_stream_write_high_water(std::size_t n) { stream_write_high_water = n; return *this; }
   server_options& with_exit_wait_timeout(ms t) { exit_wait_timeout = t; return *this; }
   server_options& with_server_name(std::string name) { server_name = std::move(name); return *this; }
   server_options& with_date_header(bool on) { date_header = on; return *this; }
