@@ -165,14 +165,16 @@ body_piece body_read_awaiter::await_resume() {
   body_piece piece;
   body.flush();
   if (!body.empty()) {
-    rb.taken += body.size();
-    piece.data = body.slice(body.size());
+    std::size_t n = body.size();
+    if (rb.max_piece != 0 && n > rb.max_piece) n = rb.max_piece;
+    rb.taken += n;
+    piece.data = body.slice(n);
     body.release();
   } else if (rb.error) {
     piece.error = rb.error;
     return piece;
   }
-  piece.last = !rb.streaming || (rb.complete && !rb.error);
+  piece.last = body.empty() && (!rb.streaming || (rb.complete && !rb.error));
   if (rb.streaming && !rb.complete && !rb.error) {
     // Taken: the server may feed more now.
     if (stream_backend* b = ctx_->get_stream_backend()) b->body_wanted(*ctx_);

@@ -277,6 +277,7 @@ struct server_state final : connection_handler, stream_backend {
           // Dispatch now; the body follows through feed_body().
           context* ctx = std::exchange(h.parsing, nullptr);
           ctx->body_stream().streaming = true;
+          ctx->body_stream().max_piece = std::max<std::size_t>(opts.stream_body_buffer, 1);
           h.body_ctx = ctx;
           h.body_detached = false;
           h.body_blocked = false;
@@ -310,7 +311,7 @@ struct server_state final : connection_handler, stream_backend {
     context& ctx = *h.body_ctx;
     auto& rb = ctx.body_stream();
     link_buffer& sink = ctx.request().body();
-    if (!h.body_detached && !rb.want_all && sink.size() >= opts.stream_body_buffer) {
+    if (!h.body_detached && !rb.want_all && sink.size() >= std::max<std::size_t>(opts.stream_body_buffer, 1)) {
       // The handler has not read enough: leave the bytes in the input, where
       // max_input_bytes stops the socket reads.
       h.body_blocked = true;
@@ -869,23 +870,32 @@ void server::run() {
 
 void server::spin() {
   // Block the signals in this thread before the loops start, so every thread inherits the
-  // mask and one waiter thread receives them.
+  // mask and only the waiter thread receives them (with sigwait).
   sigset_t set;
+  sigset_t previous;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  pthread_sigmask(SIG_BLOCK, &set, &previous);
   start();
-  std::thread waiter([this, set] {
+  std::atomic<bool> signalled{false};
+  std::atomic<bool> finished{false};
+  std::thread waiter([this, set, &signalled, &finished] {
     int sig = 0;
     sigwait(&set, &sig);
+    if (finished.load()) return;  // woken by spin() itself after a shutdown from elsewhere
+    signalled.store(true);
     shutdown();
   });
   run();
-  // A shutdown() not caused by a signal leaves the waiter blocked: wake it.
-  pthread_kill(waiter.native_handle(), SIGTERM);
+  finished.store(true);
+  if (!signalled.load()) pthread_kill(waiter.native_handle(), SIGTERM);
   waiter.join();
-  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  // Consume anything still pending before unblocking, so that it cannot kill the process.
+  timespec zero{0, 0};
+  while (sigtimedwait(&set, nullptr, &zero) > 0) {
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
 void server::shutdown() { shutdown(options_.exit_wait_timeout); }

@@ -39,16 +39,17 @@
 //
 // Request body semantics (server_options::stream_request_body):
 //   - The request is dispatched as soon as its head is complete; read_body() returns the
-//     bytes received since the previous call, waiting when there are none yet. The last
-//     piece has last == true (its data may be empty). An error (errc::closed: the client
+//     bytes received since the previous call (at most stream_body_buffer of them), waiting
+//     when there are none yet. The last piece has last == true (its data may be empty). An error (errc::closed: the client
 //     closed before the end; errc::too_large: the body passed max_request_body_size;
 //     errc::protocol_error: bad chunked framing) comes after the bytes received before it;
 //     the connection is closed after the handler's response.
 //   - Read backpressure: while the bytes received and not yet read reach
 //     server_options::stream_body_buffer, the server stops parsing the body; the bytes stay
 //     in the connection's input and the socket is no longer read once that input reaches
-//     max_input_bytes. A piece therefore holds at most about stream_body_buffer +
-//     max_input_bytes bytes, whatever the size of the body.
+//     max_input_bytes. The bytes held for the handler stay under about stream_body_buffer
+//     + max_input_bytes, whatever the size of the body (with io_uring, add what the
+//     kernel delivered before the reads could be stopped: see docs/server.md).
 //   - read_body_all() waits for the rest of the body and leaves it in request().body()
 //     (then body(), form()... work as usual): it buffers the whole body, up to the limit.
 //   - A handler that ends without reading the whole body: the rest is read and dropped
@@ -144,12 +145,14 @@ struct request_body_state {
   bool wake_posted = false;
   std::error_code error;   // reading failed (after the bytes in request().body())
   std::uint64_t taken = 0; // bytes handed out by read_body()
+  std::size_t max_piece = 0;  // largest piece read_body() hands out (0: no cap)
   std::coroutine_handle<> waiter;
 
   void reset() noexcept {
     streaming = complete = want_all = wake_posted = false;
     error = {};
     taken = 0;
+    max_piece = 0;
     waiter = {};
   }
 };
