@@ -246,6 +246,7 @@ void context::fail_with_500(std::exception_ptr e) noexcept {
       stream_.failed = true;
     } else {
       stream_.reset();
+      response_.set_chunked(false);
     }
   }
   try {

@@ -377,8 +377,15 @@ struct server_state final : connection_handler, stream_backend {
 
   void body_wanted(context& ctx) override {
     auto& h = *static_cast<http_conn*>(ctx.owner());
-    if (h.body_ctx != &ctx || !h.body_blocked || h.process_posted || h.closed) return;
+    if (h.body_ctx != &ctx || !h.body_blocked) return;
     // Parse from the loop's task queue: the handler calling this is on the stack.
+    post_process(h);
+  }
+
+  // Runs process() from the loop's task queue, then re-checks read backpressure (input
+  // consumed outside on_data). The connection is kept alive until the task ran.
+  void post_process(http_conn& h) {
+    if (h.process_posted || h.closed) return;
     h.process_posted = true;
     ++h.holds;
     h.ls->loop->post([this, hp = &h] {
@@ -468,6 +475,7 @@ struct server_state final : connection_handler, stream_backend {
       }
       if (ctx == h.body_ctx) {
         h.body_detached = true;  // released when its body has ended
+        if (h.body_blocked) post_process(h);  // nobody will read it: drop the rest now
       } else {
         h.ls->release(ctx);
       }

@@ -596,8 +596,12 @@ TEST_P(streaming_test, slow_reader_gets_pieces_bounded_by_read_backpressure) {
 }
 
 TEST_P(streaming_test, unread_body_is_dropped_and_the_next_request_is_served) {
-  khz::server s(options().with_stream_request_body(true).with_stream_body_buffer(16 * 1024));
+  khz::server s(options().with_stream_request_body(true).with_stream_body_buffer(16 * 1024).with_max_input_bytes(64 * 1024));
   s.post("/ignore", [](context& c) { c.string(200, "ignored"); });
+  s.post("/late", [](context& c) -> khz::task<> {
+    co_await c.sleep(50ms);  // meanwhile the body fills the buffers and reading stops
+    c.string(200, "late");
+  });
   s.post("/partial", [](context& c) -> khz::task<> {
     auto p = co_await c.read_body();
     c.string(200, "took {}", p.data.size() > 0 ? "some" : "none");
@@ -608,15 +612,17 @@ TEST_P(streaming_test, unread_body_is_dropped_and_the_next_request_is_served) {
   const std::size_t big = 600 * 1024;
   auto sender = std::async(std::launch::async, [&] {
     return c.send(post_head("/ignore", big) + pattern(0, big) + post_head("/partial", big) + pattern(0, big) +
-                  get("/next"));
+                  post_head("/late", big) + pattern(0, big) + get("/next"));
   });
-  khz::response a, b, d;
+  khz::response a, b, l, d;
   ASSERT_TRUE(c.read_response(a, khz::method::post, 10s));
   ASSERT_TRUE(c.read_response(b, khz::method::post, 10s));
+  ASSERT_TRUE(c.read_response(l, khz::method::post, 10s));
   ASSERT_TRUE(c.read_response(d, khz::method::get, 10s));
   ASSERT_TRUE(sender.get());
   EXPECT_EQ(body_of(a), "ignored");
   EXPECT_EQ(body_of(b), "took some");
+  EXPECT_EQ(body_of(l), "late");
   EXPECT_EQ(body_of(d), "next") << "the rest of each body was read and dropped";
   EXPECT_TRUE(a.keep_alive());
   s.shutdown(1s);
