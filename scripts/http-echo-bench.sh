@@ -30,6 +30,8 @@ usage: scripts/http-echo-bench.sh BUILD_DIR [options]
                                                                  (env KHZ_HTTP_BENCH_SERVERS, default all of them)
   -t, --scenarios LIST  from: get echo pipeline                  (env KHZ_HTTP_BENCH_SCENARIOS, default all)
   -p, --pipeline N      requests in flight per connection in the pipeline scenario (default 16)
+  -r, --rounds R        repeat every row R times, interleaved; ratios, goals and the chart
+                        use the median of the rounds             (env KHZ_HTTP_BENCH_ROUNDS, default 1)
   --server-cpu N        CPU the server is pinned to              (default 0)
   --load-cpu N          CPU wrk is pinned to                     (default 1)
   --no-install          do not call scripts/install-deps.sh --bench
@@ -56,6 +58,7 @@ SIZES=${KHZ_HTTP_BENCH_SIZES:-1024,4096,16384,65536}
 SERVERS=${KHZ_HTTP_BENCH_SERVERS:-khz-epoll,khz-io_uring,limit,nginx,node}
 SCENARIOS=${KHZ_HTTP_BENCH_SCENARIOS:-get,echo,pipeline}
 PIPELINE=16
+ROUNDS=${KHZ_HTTP_BENCH_ROUNDS:-1}
 SERVER_CPU=0
 LOAD_CPU=1
 INSTALL=1
@@ -72,6 +75,7 @@ while [[ $# -gt 0 ]]; do
     -s|--servers) need_value "$@"; SERVERS=$2; shift 2 ;;
     -t|--scenarios) need_value "$@"; SCENARIOS=$2; shift 2 ;;
     -p|--pipeline) need_value "$@"; PIPELINE=$2; shift 2 ;;
+    -r|--rounds) need_value "$@"; ROUNDS=$2; shift 2 ;;
     --server-cpu) need_value "$@"; SERVER_CPU=$2; shift 2 ;;
     --load-cpu) need_value "$@"; LOAD_CPU=$2; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
@@ -86,6 +90,7 @@ is_count() { [[ $1 =~ ^[0-9]+$ ]]; }
 { is_count "$WARMUP" && ((WARMUP <= 3600)); } || die "--warmup takes whole seconds 0..3600, got '$WARMUP'"
 { is_count "$CONNECTIONS" && ((CONNECTIONS >= 1 && CONNECTIONS <= 20000)); } || die "--connections takes 1..20000"
 { is_count "$PIPELINE" && ((PIPELINE >= 1 && PIPELINE <= 1024)); } || die "--pipeline takes 1..1024"
+{ is_count "$ROUNDS" && ((ROUNDS >= 1 && ROUNDS <= 100)); } || die "--rounds takes 1..100"
 read -r -a SIZE_LIST <<<"${SIZES//,/ }"
 for b in "${SIZE_LIST[@]}"; do
   { is_count "$b" && ((b >= 1 && b <= MAX_BODY)); } || die "--sizes takes byte counts 1..$MAX_BODY, got '$b'"
@@ -466,7 +471,7 @@ echo "machine:   nproc=$NCPU, ${cpu_model:-unknown CPU}, $(awk '/MemTotal/ { pri
 echo "kernel:    $(uname -srm)"
 echo "khz:       commit $commit, build dir $BUILD_DIR (${cxx:-?}, CMAKE_BUILD_TYPE=${build_type:-?}${sanitize:+, sanitizers: $sanitize})"
 echo "peers:     wrk ${wrk_version:-?}, ${nginx_version:-nginx not installed}${njs_version:+ (njs $njs_version)}, node ${node_version:-not installed}"
-echo "run:       servers on CPU $SERVER_CPU (one worker), wrk -t1 on CPU $LOAD_CPU, C=$CONNECTIONS, $WARMUP s warm-up + $DURATION s measured per row"
+echo "run:       servers on CPU $SERVER_CPU (one worker), wrk -t1 on CPU $LOAD_CPU, C=$CONNECTIONS, $WARMUP s warm-up + $DURATION s measured per row, $ROUNDS round(s)"
 echo "command:   $COMMAND_LINE"
 [[ $build_type == Release ]] || echo "warning: not a Release build; khz/limit figures are not representative" >&2
 [[ -z $sanitize ]] || echo "warning: sanitizers are on; khz/limit figures are not representative" >&2
@@ -488,12 +493,12 @@ if [[ " ${SERVER_LIST[*]} " == *" nginx "* && -z ${SKIP[nginx]:-} ]] && ((!HAVE_
 fi
 
 ROWS=$TMP/rows.csv
-CSV_HEADER="server,transport,scenario,bytes,connections,pipeline,duration_s,requests,req_per_s,mean_us,p50_us,p99_us,p999_us,max_us,errors,server_cpu_s,server_cpu_pct,other_cpu_pct,cpu_us_per_req,peak_rss_kib,processes,server_exit"
+CSV_HEADER="server,transport,scenario,bytes,connections,pipeline,duration_s,requests,req_per_s,mean_us,p50_us,p99_us,p999_us,max_us,errors,server_cpu_s,server_cpu_pct,other_cpu_pct,cpu_us_per_req,peak_rss_kib,processes,server_exit,round"
 : >"$ROWS"
 
 # ------------------------------------------------------------------ one row
 run_row() {
-  local name=$1 scenario=$2 bytes=$3 script path depth=1
+  local name=$1 scenario=$2 bytes=$3 round=$4 script path depth=1
   case $scenario in
     get) script=$TMP/lua/get.lua path=/ ;;
     pipeline) script=$TMP/lua/pipeline.lua path=/ depth=$PIPELINE ;;
@@ -537,7 +542,7 @@ run_row() {
     return 0
   fi
   awk -v OFS=, -v name="$name" -v kind="$SERVER_KIND" -v scen="$scenario" -v bytes="$bytes" \
-    -v conns="$CONNECTIONS" -v depth="$depth" -v r="$result" -v ticks=$((t1 - t0)) -v hz="$CLK_TCK" \
+    -v conns="$CONNECTIONS" -v depth="$depth" -v round="$round" -v r="$result" -v ticks=$((t1 - t0)) -v hz="$CLK_TCK" \
     -v hwm="$hwm" -v np="$nproc_server" -v s0="$s0" -v s1="$s1" -v exit_status="$server_exit" '
     BEGIN {
       n = split(r, kvs, " ")
@@ -559,7 +564,7 @@ run_row() {
       print server, kind, scen, bytes, conns, depth, sprintf("%.2f", secs), reqs,
             sprintf("%.0f", secs > 0 ? reqs / secs : 0), v["mean_us"], v["p50_us"], v["p99_us"], p999,
             v["max_us"], errors, sprintf("%.2f", cpu), sprintf("%.1f", server_pct), sprintf("%.0f", other),
-            sprintf("%.3f", reqs > 0 ? cpu * 1e6 / reqs : 0), hwm, np, exit_status
+            sprintf("%.3f", reqs > 0 ? cpu * 1e6 / reqs : 0), hwm, np, exit_status, round
     }' >>"$ROWS"
   tail -1 "$ROWS" | awk -F, '{ printf "  %-6s %-8s %-8s %6s %10.0f req/s  p99 %9s us  CPU %5.1f%%  %7.2f us/req  errors %s\n",
                                  $1, $2, $3, $4, $9, $12 == "" ? "n/a" : sprintf("%.1f", $12), $17, $19, $15 }'
@@ -573,13 +578,16 @@ runnable() {
 }
 
 echo "-- rows (each: fresh server, check of its answers, $WARMUP s warm-up, $DURATION s measured)"
-for scenario in "${SCENARIO_LIST[@]}"; do
-  sizes=("")
-  [[ $scenario == echo ]] && sizes=("${SIZE_LIST[@]}")
-  for bytes in "${sizes[@]}"; do
-    for s in "${SERVER_LIST[@]}"; do
-      runnable "$s" "$scenario" || continue
-      run_row "$s" "$scenario" "$bytes"
+for ((round = 1; round <= ROUNDS; round++)); do
+  ((ROUNDS > 1)) && echo "  round $round of $ROUNDS"
+  for scenario in "${SCENARIO_LIST[@]}"; do
+    sizes=("")
+    [[ $scenario == echo ]] && sizes=("${SIZE_LIST[@]}")
+    for bytes in "${sizes[@]}"; do
+      for s in "${SERVER_LIST[@]}"; do
+        runnable "$s" "$scenario" || continue
+        run_row "$s" "$scenario" "$bytes" "$round"
+      done
     done
   done
 done
@@ -593,32 +601,42 @@ echo "== results: C=$CONNECTIONS, $DURATION s measured after $WARMUP s warm-up; 
 awk -F, '
   function us(x) { return x == "" ? "n/a" : sprintf("%.1f", x) }
   BEGIN {
-    printf "%-6s %-9s %-9s %6s %4s %10s %9s %9s %9s %9s %6s %6s %9s %7s\n", "server", "transport", "scenario", "B", "C",
+    printf "%-6s %-9s %-11s %2s %6s %4s %10s %9s %9s %9s %9s %6s %6s %9s %7s\n", "server", "transport", "scenario", "r", "B", "C",
            "req/s", "p50 us", "p99 us", "p999 us", "CPU us/r", "CPU%", "other%", "peakRSS", "errors"
   }
   {
     scen = $3; if ($6 > 1) scen = scen "x" $6
-    printf "%-6s %-9s %-9s %6s %4s %10.0f %9s %9s %9s %9.2f %6.1f %6s %6.1fMiB %7s\n",
-           $1, $2, scen, $4 == "" ? "-" : $4, $5, $9, us($11), us($12), us($13), $19, $17, $18, $20 / 1024, $15
+    printf "%-6s %-9s %-11s %2s %6s %4s %10.0f %9s %9s %9s %9.2f %6.1f %6s %6.1fMiB %7s\n",
+           $1, $2, scen, $23, $4 == "" ? "-" : $4, $5, $9, us($11), us($12), us($13), $19, $17, $18, $20 / 1024, $15
     if ($18 + 0 > worst) worst = $18 + 0
   }
   END {
-    print "(CPU us/r: server user+system CPU microseconds per request, all its processes and threads;"
+    print "(r: round; CPU us/r: server user+system CPU microseconds per request, all its processes and threads;"
     print " CPU%: of one core; other%: CPU time on the server'"'"'s core not spent by the server; peakRSS:"
     print " VmHWM summed over the server'"'"'s processes; latencies as wrk reports them (n/a when pipelined: see README))"
     if (worst > 10) printf "warning: other work took up to %d%% of the server'"'"'s CPU during a row: figures are noisy\n", worst
   }' "$ROWS"
 
 echo
-echo "== ratios (same scenario and B; CPU/req: lower is better; req/s: higher is better; p99: lower is better)"
+echo "== ratios (same scenario and B$( ((ROUNDS > 1)) && echo ", medians of $ROUNDS rounds"); CPU/req: lower is better; req/s: higher is better; p99: lower is better)"
 awk -F, '
   function key(s, t, sc, b) { return s SUBSEP t SUBSEP sc SUBSEP b }
   function ratio(x, y) { return (y + 0 > 0) ? sprintf("%.2f", x / y) : "-" }
+  function median(list,    m, v, i, j, t) {
+    m = split(list, v, " ")
+    if (m == 0) return ""
+    for (i = 2; i <= m; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+    return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+  }
   {
-    k = key($1, $2, $3, $4); rows[++n] = k; rps[k] = $9; p99[k] = $12; cpu[k] = $19
+    k = key($1, $2, $3, $4)
+    if (!(k in seen)) { seen[k] = 1; rows[++n] = k }
+    rpsl[k] = rpsl[k] " " $9; cpul[k] = cpul[k] " " $19
+    if ($12 != "") p99l[k] = p99l[k] " " $12
     base[$3 SUBSEP $4 SUBSEP $1] = k
   }
   END {
+    for (i = 1; i <= n; i++) { k = rows[i]; rps[k] = median(rpsl[k]); cpu[k] = median(cpul[k]); p99[k] = median(p99l[k]) }
     printf "%-6s %-9s %-9s %6s | %9s %9s | %9s %9s %9s\n", "server", "transport", "scenario", "B",
            "CPU/limit", "rps/limit", "CPU/nginx", "rps/nginx", "p99/nginx"
     for (i = 1; i <= n; i++) {
@@ -639,13 +657,13 @@ awk -F, '
       l = base[f[3] SUBSEP f[4] SUBSEP "limit"]; g = base[f[3] SUBSEP f[4] SUBSEP "nginx"]
       what = f[3] (f[4] != "" ? " B=" f[4] : "")
       if ((f[3] == "get" || (f[3] == "echo" && f[4] == 1024)) && l != "")
-        printf "  %-9s %-14s CPU/req %.2f us = %.2f x limit (goal <= 1.10): %s\n", f[2], what, cpu[rows[i]],
+        printf "  %-9s %-14s CPU/req %.2f us = %.3f x limit (goal <= 1.10): %s\n", f[2], what, cpu[rows[i]],
                cpu[rows[i]] / cpu[l], (cpu[rows[i]] <= 1.10 * cpu[l]) ? "met" : "NOT met"
       if ((f[3] == "get" || (f[3] == "echo" && f[4] == 1024)) && g != "")
         printf "  %-9s %-14s CPU/req %.2f us vs nginx %.2f us (goal: below): %s\n", f[2], what, cpu[rows[i]],
                cpu[g], (cpu[rows[i]] < cpu[g]) ? "met" : "NOT met"
       if (f[3] == "pipeline" && l != "")
-        printf "  %-9s %-14s req/s %.0f = %.2f x limit (goal >= 0.90): %s\n", f[2], what, rps[rows[i]],
+        printf "  %-9s %-14s req/s %.0f = %.3f x limit (goal >= 0.90): %s\n", f[2], what, rps[rows[i]],
                rps[rows[i]] / rps[l], (rps[rows[i]] >= 0.9 * rps[l]) ? "met" : "NOT met"
       if (g != "" && p99[rows[i]] != "" && p99[g] != "")
         printf "  %-9s %-14s p99 %.0f us vs nginx %.0f us (goal: at or below): %s\n", f[2], what, p99[rows[i]],
@@ -666,22 +684,33 @@ chart() {
         else sc = sprintf("echo %s", $4 >= 1024 && $4 % 1024 == 0 ? ($4 / 1024) " KiB" : $4 " B")
         if (!(srv in sseen)) { sseen[srv] = 1; servers[++ns] = srv }
         if (!(sc in cseen)) { cseen[sc] = 1; scens[++nc] = sc }
-        val[sc SUBSEP srv] = $f
+        val[sc SUBSEP srv] = val[sc SUBSEP srv] " " $f
+      }
+      function median(list,    m, v, i, j, t) {
+        m = split(list, v, " ")
+        for (i = 2; i <= m; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+        return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
       }
       END {
         printf "scenario"; for (j = 1; j <= ns; j++) printf "\t%s", servers[j]; print ""
         for (i = 1; i <= nc; i++) {
           printf "%s", scens[i]
-          for (j = 1; j <= ns; j++) { k = scens[i] SUBSEP servers[j]; printf "\t%s", (k in val) ? val[k] : "-" }
+          for (j = 1; j <= ns; j++) { k = scens[i] SUBSEP servers[j]; printf "\t%s", (k in val) ? median(val[k]) : "-" }
           print ""
         }
       }' "$ROWS" >"$TMP/chart_$field.dat"
   done
-  local ncols nrows
+  local ncols nrows noise
+  noise=$(awk -F, '$18 + 0 > m { m = $18 + 0 } END { print m + 0 }' "$ROWS")
+  if ((noise > 10)); then
+    noise="NOISY: other work took up to $noise% of the server's CPU during a row"
+  else
+    noise="other work took at most $noise% of the server's CPU during a row"
+  fi
   ncols=$(head -1 "$TMP/chart_19.dat" | awk -F'\t' '{ print NF - 1 }')
   nrows=$(($(wc -l <"$TMP/chart_19.dat") - 1))
   cat >"$TMP/chart.gp" <<EOF
-set terminal pngcairo size 1400,1050 font "DejaVu Sans,11"
+set terminal pngcairo size 1400,1050 font "DejaVu Sans,11" noenhanced
 set output "$PNG"
 set datafile separator "\t"
 set datafile missing "-"
@@ -695,7 +724,7 @@ set logscale y
 set xrange [-0.6:$nrows - 0.4]
 N = $ncols
 xpos(col) = \$0 - 1 + (col - 2 - (N - 1) / 2.0) / (N + 1.0)
-set multiplot layout 2,1 title "HTTP echo benchmark: server pinned to 1 CPU, wrk on the other, C=$CONNECTIONS, ${DURATION} s per row\\n$(date -u '+%Y-%m-%d') · $(echo "$cpu_model" | sed 's/"//g') · khz $commit"
+set multiplot layout 2,1 title "HTTP echo benchmark: server pinned to 1 CPU, wrk on the other, C=$CONNECTIONS, ${DURATION} s per row$( ((ROUNDS > 1)) && echo ", median of $ROUNDS rounds")\\n$(date -u '+%Y-%m-%d') · $(echo "$cpu_model" | sed 's/"//g') · khz $commit · $noise"
 set title "Server CPU time per request (µs, log scale; lower is better)"
 set ylabel "CPU µs / request"
 plot for [i=2:N+1] "$TMP/chart_19.dat" using i:xtic(1) title columnheader(i), \
