@@ -244,6 +244,7 @@ void loop_impl::run_timers() {
 }
 
 timer_id loop_impl::run_after(std::int64_t delay_ns, loop_task task) {
+  update_now();  // the delay counts from this call, also before run() or late in an iteration
   auto* t = new user_timer;
   t->fire = &loop_impl::user_timer_fired;
   t->id = next_timer_id_++;

@@ -72,6 +72,7 @@ TEST_P(loop, timers_fire_in_deadline_order_and_fifo_for_equal_deadlines) {
   loop_thread lt(options());
   std::vector<int> order;  // loop thread only
   std::promise<void> done;
+  auto start = std::chrono::steady_clock::now();
   // Scheduled before run() from the owning thread.
   lt.loop().run_after(30ms, [&] { order.push_back(30); });
   lt.loop().run_after(10ms, [&] { order.push_back(10); });
@@ -79,7 +80,6 @@ TEST_P(loop, timers_fire_in_deadline_order_and_fifo_for_equal_deadlines) {
   lt.loop().run_after(0ms, [&] { order.push_back(0); });
   lt.loop().run_after(0ms, [&] { order.push_back(1); });
   lt.loop().run_after(40ms, [&] { done.set_value(); });
-  auto start = std::chrono::steady_clock::now();
   lt.start();
   done.get_future().wait();
   EXPECT_GE(std::chrono::steady_clock::now() - start, 39ms);
