@@ -48,7 +48,8 @@ class request : public message_base {
     method_ = method_from_string(token);
     method_name_ = method_ == khz::method::other ? headers().arena().store(token) : to_string(method_);
   }
-  // The request-target (copied).
+  // The request-target (copied). Copies made by set_target()/set_method(token) live in
+  // the headers' arena: headers().clear() invalidates them too (clear() resets all).
   void set_target(std::string_view target) { target_ = headers().arena().store(target); }
 
   // Resets to an empty GET / HTTP/1.1, keeping capacity. Invalidates every view.

@@ -32,7 +32,9 @@ class response : public message_base {
     reason_ = reason_phrase(code);
     custom_reason_ = false;
   }
-  // A custom reason phrase (copied). Precondition: no CR, LF or other control byte.
+  // A custom reason phrase (copied into the headers' arena: headers().clear()
+  // invalidates it). Precondition: no CR, LF or other control byte (the serializer
+  // refuses one).
   void set_reason(std::string_view reason) {
     reason_ = headers().arena().store(reason);
     custom_reason_ = true;
