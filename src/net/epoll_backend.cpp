@@ -232,7 +232,7 @@ class epoll_backend final : public backend {
       }
       std::span<char> span = c.input_.reserve(c.read_size_);
       const std::size_t len = std::min(span.size(), room);
-      ssize_t n = ::read(c.fd_, span.data(), len);
+      ssize_t n = ::recv(c.fd_, span.data(), len, 0);  // recv, not read: no VFS/fsnotify layer
       ++loop_.stats().read_calls;
       if (n > 0) {
         const auto got_bytes = static_cast<std::size_t>(n);
