@@ -193,8 +193,9 @@ struct byte_buffer {
   // Makes room for at least `room` more bytes, keeping the content.
   void reserve_more(std::size_t room) {
     if (capacity - size >= room) return;
-    std::size_t cap = capacity == 0 ? min_read_room : capacity;
-    while (cap - size < room) cap *= 2;
+    // Doubling for unknown sizes; exactly what is asked when that is more (a known body).
+    std::size_t cap = capacity == 0 ? min_read_room : capacity * 2;
+    if (cap < size + room) cap = size + room;
     auto bigger = std::unique_ptr<char[]>(new char[cap]);
     if (size != 0) std::memcpy(bigger.get(), data.get(), size);
     data = std::move(bigger);
