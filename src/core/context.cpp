@@ -103,13 +103,27 @@ std::string_view context::client_ip() const noexcept {
   return ip_rules_->resolve(remote_ip(), [this](std::string_view name) { return request_.headers().get(name); });
 }
 
+void context::abandon_stream() noexcept {
+  if (!streaming()) return;
+  // Before the head went out the whole answer replaces the stream; after it, the server
+  // closes the connection without ending the body, so the client sees it truncated.
+  if (stream_.head_sent) {
+    stream_.failed = true;
+  } else {
+    stream_.reset();
+    response_.set_chunked(false);
+  }
+}
+
 void context::data(unsigned code, std::string_view content_type, std::string_view bytes) {
+  abandon_stream();
   response_.set_status(code);
   if (!content_type.empty()) response_.headers().set("Content-Type", content_type);
   response_.set_body(bytes);
 }
 
 void context::data(unsigned code, std::string_view content_type, link_buffer&& bytes) {
+  abandon_stream();
   response_.set_status(code);
   if (!content_type.empty()) response_.headers().set("Content-Type", content_type);
   response_.set_body(std::move(bytes));
@@ -239,16 +253,7 @@ void context::fail_with_500(std::exception_ptr e) noexcept {
     what = ex.what();
   } catch (...) {
   }
-  if (streaming()) {
-    // Before the head went out a 500 can still answer; after it, the server closes the
-    // connection without ending the body, so the client sees the response truncated.
-    if (stream_.head_sent) {
-      stream_.failed = true;
-    } else {
-      stream_.reset();
-      response_.set_chunked(false);
-    }
-  }
+  abandon_stream();
   try {
     error(make_error_code(errc::internal), "unhandled exception in handler for " +
                                                     std::string(match_.full_path.empty() ? path_ : match_.full_path) +

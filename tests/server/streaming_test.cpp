@@ -4,6 +4,7 @@
 // backpressure, unread bodies, 100-continue, limits), and clients leaving mid-stream.
 #include <gtest/gtest.h>
 #include <khz/core/testing.hpp>
+#include <khz/middleware/recovery.hpp>
 #include <khz/http/parser.hpp>
 #include <khz/net/transport.hpp>
 #include <khz/server/server.hpp>
@@ -461,6 +462,42 @@ TEST_P(streaming_test, exception_after_the_head_truncates_and_closes) {
     ASSERT_TRUE(c.read_response(r));
     EXPECT_EQ(r.status_code(), 500u) << "nothing was sent yet: a plain 500 answers";
     EXPECT_EQ(body_of(r).find("never sent"), std::string::npos);
+  }
+  s.shutdown(1s);
+}
+
+TEST_P(streaming_test, recovery_middleware_replaces_an_unsent_stream_and_truncates_a_sent_one) {
+  khz::server s(options());
+  s.use(khz::recovery(khz::recovery_options{.on_error = [](context&, std::string_view) {}}));
+  s.get("/sent", [](context& c) -> khz::task<> {
+    auto w = c.stream(200, "text/plain");
+    w.write("partial");
+    (void)co_await w.flush();
+    throw std::runtime_error("after the head");
+  });
+  s.get("/unsent", [](context& c) -> khz::task<> {
+    auto w = c.stream(200, "text/plain");
+    w.write("never sent");
+    co_await c.sleep(1ms);
+    throw std::runtime_error("before the head");
+  });
+  start(s);
+  {
+    stream_client c(port_);
+    ASSERT_TRUE(c.send(get("/unsent")));
+    khz::response r;
+    ASSERT_TRUE(c.read_response(r));
+    EXPECT_EQ(r.status_code(), 500u);
+    EXPECT_EQ(body_of(r), "500 Internal Server Error");
+    EXPECT_TRUE(r.keep_alive());
+  }
+  {
+    stream_client c(port_);
+    ASSERT_TRUE(c.send(get("/sent")));
+    EXPECT_TRUE(c.closed_by_peer());
+    EXPECT_NE(c.raw().find("partial"), std::string::npos);
+    EXPECT_EQ(c.raw().find("0\r\n\r\n"), std::string::npos) << "no last chunk: the body is visibly cut";
+    EXPECT_EQ(c.raw().find("500 Internal"), std::string::npos);
   }
   s.shutdown(1s);
 }

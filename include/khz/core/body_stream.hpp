@@ -34,8 +34,10 @@
 //   - A response to HEAD, and a 204/304, gets the head only: written bytes are dropped.
 //   - An HTTP/1.0 client cannot take chunked framing: a chunked stream is sent to it
 //     unframed and the connection is closed at its end.
-//   - An exception escaping the chain after the head went out closes the connection
-//     without ending the body (the client sees it truncated); before that, it is a 500.
+//   - An exception escaping the chain (or an answer set with string()/data(), as
+//     recovery() does) after the head went out closes the connection without ending the
+//     body: the client sees it truncated. Before that, the whole answer replaces the
+//     stream (a 500 for an exception).
 //
 // Request body semantics (server_options::stream_request_body):
 //   - The request is dispatched as soon as its head is complete; read_body() returns the

@@ -124,6 +124,9 @@ class context : public basic_context<context> {
   void data(unsigned code, std::string_view content_type, std::string_view bytes);
   // Status, content type and a body linked without a copy.
   void data(unsigned code, std::string_view content_type, link_buffer&& bytes);
+  // (string() and data() after stream(): the whole answer replaces the stream when
+  // nothing of it was sent yet; after its head went out it cannot, and the connection is
+  // closed without ending the streamed body. recovery() relies on this.)
   // A redirect: `code` must be 3xx (throws std::invalid_argument otherwise).
   void redirect(unsigned code, std::string_view location);
   // Adds a Set-Cookie field (throws std::invalid_argument for a malformed cookie).
@@ -217,6 +220,7 @@ class context : public basic_context<context> {
 
   response_writer start_stream(unsigned code, std::string_view content_type, detail::response_stream_state::framing mode,
                                std::uint64_t length);
+  void abandon_stream() noexcept;
   static void chain_finished(void* self);
   void finish_dispatch() noexcept;
   void fail_with_500(std::exception_ptr e) noexcept;
