@@ -22,6 +22,11 @@
 // Hooks: on_run() hooks run once the server is listening; on_shutdown() hooks run when a
 // shutdown starts, before connections are drained.
 //
+// Streaming (docs/server.md, "Streaming"; core/body_stream.hpp): a handler may send its
+// response piece by piece (ctx.stream(), flush() with write backpressure, still in request
+// order), and with server_options::stream_request_body read the body while it arrives
+// (ctx.read_body(), with read backpressure).
+//
 // Threading: routes and options are set before start(); after that the server's
 // configuration is read-only and shared by the loops.
 
