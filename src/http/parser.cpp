@@ -197,23 +197,13 @@ struct parser_callbacks {
   // *_complete callbacks, at the same byte however the input was split.
   static int on_header_field(llhttp_t* p, const char* at, std::size_t len) {
     parser_core& c = self(p);
-    if (!c.in_name_) {
-      c.in_name_ = true;
+    // A piece that does not continue the current name starts a new field (a new name
+    // can never start where the previous one ended: ':', value and CRLF come between).
+    if (c.name_b_ == nullptr || at != c.name_e_) {
       c.name_b_ = at;
       c.value_b_ = c.value_e_ = nullptr;
     }
     c.name_e_ = at + len;
-    return 0;
-  }
-  static int on_header_field_complete(llhttp_t* p) {
-    parser_core& c = self(p);
-    c.in_name_ = false;
-    if (int r = start_line_end(c); r != 0) return r;
-    // The previous line must have ended with CRLF exactly where this one starts.
-    const char* at = c.name_b_;
-    if (at != c.line_start_ || at[-2] != '\r' || at[-1] != '\n')
-      return error(c, 400, "bare CR or LF, or whitespace before a field line");
-    if (++c.header_count_ > c.limits_.max_header_count) return error(c, 431, "too many header fields");
     return 0;
   }
   static int on_header_value(llhttp_t* p, const char* at, std::size_t len) {
@@ -236,7 +226,11 @@ struct parser_callbacks {
 
   // Validates, classifies and stores the field just read.
   static int finish_field(parser_core& c) {
-    c.in_name_ = false;
+    if (int r = start_line_end(c); r != 0) return r;
+    // The previous line must have ended with CRLF exactly where this one starts.
+    if (c.name_b_ != c.line_start_ || c.name_b_[-2] != '\r' || c.name_b_[-1] != '\n')
+      return error(c, 400, "bare CR or LF, or whitespace before a field line");
+    if (++c.header_count_ > c.limits_.max_header_count) return error(c, 431, "too many header fields");
     std::string_view name(c.name_b_, static_cast<std::size_t>(c.name_e_ - c.name_b_));
     // llhttp's loose-mode name table is tchar plus SP: SP is the only byte left to
     // refuse (the test header_name_bytes_exhaustive proves it for all 256 bytes).
@@ -409,7 +403,6 @@ struct parser_callbacks {
       t.on_version = on_version;
       t.on_status = on_status;
       t.on_header_field = on_header_field;
-      t.on_header_field_complete = on_header_field_complete;
       t.on_header_value = on_header_value;
       t.on_header_value_complete = on_header_value_complete;
       t.on_url_complete = on_url_complete;
@@ -453,7 +446,6 @@ void parser_core::reset() noexcept {
 void parser_core::begin_head() noexcept {
   method_b_ = method_e_ = target_b_ = target_e_ = version_b_ = version_e_ = reason_b_ = reason_e_ = nullptr;
   name_b_ = name_e_ = value_b_ = value_e_ = line_start_ = nullptr;
-  in_name_ = false;
   target_done_ = false;
   content_length_ = body_remaining_ = body_received_ = 0;
   body_limit_ = limits_.max_body_size;

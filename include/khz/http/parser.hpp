@@ -157,7 +157,6 @@ class parser_core {
   const char* value_b_ = nullptr;
   const char* value_e_ = nullptr;
   const char* line_start_ = nullptr;
-  bool in_name_ = false;
   bool target_done_ = false;
 
   // What the header section said.
