@@ -541,10 +541,6 @@ task<> serve_dir_request(context& c, std::shared_ptr<const dir_state> st) {
       refuse(c, 404);
       co_return;
     }
-    if (!c.path().ends_with('/')) {  // relative links in the index need the directory form
-      c.redirect(301, std::string(c.path()) + "/");
-      co_return;
-    }
     const std::string index_path = resolved + (resolved == "/" ? "" : "/") + o.index;
     error = 0;
     std::string index_resolved = resolve(index_path, error);
@@ -555,6 +551,14 @@ task<> serve_dir_request(context& c, std::shared_ptr<const dir_state> st) {
     f = open_file(index_resolved.c_str(), true);
     if (f.error_status != 0) {
       refuse(c, f.error_status);
+      co_return;
+    }
+    if (!S_ISREG(f.st.st_mode)) {
+      refuse(c, 404);
+      co_return;
+    }
+    if (!c.path().ends_with('/')) {  // relative links in the index need the directory form
+      c.redirect(301, std::string(c.path()) + "/");
       co_return;
     }
     name = std::move(index_resolved);
