@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(wrk nginx-light libnginx-mod-http-js nodejs gnuplot-nox procps util-linux)
+  packages+=(wrk nginx-light libnginx-mod-http-js nodejs gnuplot-nox procps util-linux curl)
 fi
 
 missing=()
