@@ -922,7 +922,7 @@ task<result<link_buffer>> response_stream::read() {
       }
       delete s;
     };
-    if (s->finished) {
+    if (s->finished || s->ex.ph == detail::client_exchange::phase::done) {  // no body, or all of it read
       finish({});
       co_return link_buffer{};
     }
