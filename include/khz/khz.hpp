@@ -6,6 +6,7 @@
 #include <khz/base/result.hpp>
 #include <khz/buffer/block_pool.hpp>
 #include <khz/buffer/link_buffer.hpp>
+#include <khz/client/client.hpp>
 #include <khz/core/basic_context.hpp>
 #include <khz/core/context.hpp>
 #include <khz/core/cookie.hpp>
@@ -33,3 +34,4 @@
 #include <khz/route/router.hpp>
 #include <khz/server/options.hpp>
 #include <khz/server/server.hpp>
+#include <khz/server/static_files.hpp>

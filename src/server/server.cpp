@@ -20,7 +20,7 @@
 KHZ_BEGIN_NAMESPACE
 namespace detail {
 
-struct loop_state;
+struct server_loop_state;
 struct server_state;
 
 // Per-connection HTTP state. Lives from on_open until the connection is closed AND every
@@ -33,10 +33,10 @@ struct server_state;
 // request body (stream_request_body) is fed from the input to body_ctx's request().body()
 // while the parser is inside that body; body_ctx stays set until the body has ended,
 // even after its chain finished (then the rest is read and dropped, "detached").
-struct http_conn {
-  http_conn(loop_state& l, connection& c, const http_limits& limits) : ls(&l), conn(&c), parser(limits) {}
+struct server_http_conn {
+  server_http_conn(server_loop_state& l, connection& c, const http_limits& limits) : ls(&l), conn(&c), parser(limits) {}
 
-  loop_state* ls;
+  server_loop_state* ls;
   connection_ptr conn;
   request_parser parser;
   context* parsing = nullptr;     // the request being received
@@ -60,8 +60,8 @@ struct http_conn {
   unsigned holds = 0;             // posted tasks that refer to this connection
   timer_id drain_timer = 0;       // re-check of the pending output for a waiting stream
   std::int64_t drain_delay_ms = 1;
-  http_conn* prev = nullptr;
-  http_conn* next = nullptr;
+  server_http_conn* prev = nullptr;
+  server_http_conn* next = nullptr;
 
   std::size_t in_flight() const noexcept { return queue.size() - head; }
   bool idle() const noexcept { return in_flight() == 0 && parsing == nullptr && parser.idle(); }
@@ -71,13 +71,13 @@ std::int64_t steady_ns(std::chrono::steady_clock::time_point t) noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
-struct loop_state {
+struct server_loop_state {
   server_state* srv = nullptr;
   event_loop* loop = nullptr;
   date_cache date;
   std::vector<std::unique_ptr<context>> contexts;  // every context this loop made
   std::vector<context*> free_contexts;
-  http_conn* conns = nullptr;                      // open or finishing connections
+  server_http_conn* conns = nullptr;                      // open or finishing connections
   std::atomic<std::size_t> conn_count{0};
   std::vector<listener*> listeners;
   bool draining = false;
@@ -96,13 +96,13 @@ struct loop_state {
     c->set_owner(nullptr);
     free_contexts.push_back(c);
   }
-  void link(http_conn* h) noexcept {
+  void link(server_http_conn* h) noexcept {
     h->next = conns;
     if (conns != nullptr) conns->prev = h;
     conns = h;
     conn_count.fetch_add(1, std::memory_order_relaxed);
   }
-  void destroy(http_conn* h) noexcept {
+  void destroy(server_http_conn* h) noexcept {
     if (h->prev != nullptr) h->prev->next = h->next;
     if (h->next != nullptr) h->next->prev = h->prev;
     if (conns == h) conns = h->next;
@@ -129,7 +129,7 @@ struct server_state final : connection_handler, stream_backend {
   client_ip_resolver ip_rules;
   worker_pool workers;
   std::unique_ptr<loop_group> group;
-  std::vector<std::unique_ptr<loop_state>> loops;
+  std::vector<std::unique_ptr<server_loop_state>> loops;
   std::vector<address> bound;
   std::atomic<bool> running{false};
   std::atomic<bool> stopping{false};
@@ -138,7 +138,7 @@ struct server_state final : connection_handler, stream_backend {
   bool stopped = false;
   std::chrono::nanoseconds sweep_period{std::chrono::seconds(1)};
 
-  loop_state& state_of(const connection& c) noexcept {
+  server_loop_state& state_of(const connection& c) noexcept {
     event_loop* l = &c.loop();
     for (auto& ls : loops) {
       if (ls->loop == l) return *ls;
@@ -148,12 +148,12 @@ struct server_state final : connection_handler, stream_backend {
 
   // ------------------------------------------------------------------ connection events
   void on_open(connection& c) override {
-    loop_state& ls = state_of(c);
+    server_loop_state& ls = state_of(c);
     if (ls.draining) {
       c.close();
       return;
     }
-    auto* h = new http_conn(ls, c, limits);
+    auto* h = new server_http_conn(ls, c, limits);
     h->last_activity = steady_ns(ls.loop->now());
     if (auto peer = c.peer_address(); peer && peer->is_ip()) {
       std::string ip = peer->to_string();
@@ -169,7 +169,7 @@ struct server_state final : connection_handler, stream_backend {
   }
 
   void on_data(connection& c) override {
-    auto* h = static_cast<http_conn*>(c.user_data());
+    auto* h = static_cast<server_http_conn*>(c.user_data());
     if (h == nullptr) {
       c.input().skip(c.input().size());
       return;
@@ -179,7 +179,7 @@ struct server_state final : connection_handler, stream_backend {
   }
 
   void on_peer_shutdown(connection& c) override {
-    auto* h = static_cast<http_conn*>(c.user_data());
+    auto* h = static_cast<server_http_conn*>(c.user_data());
     if (h == nullptr) {
       c.close();
       return;
@@ -205,11 +205,11 @@ struct server_state final : connection_handler, stream_backend {
   }
 
   void on_write_drained(connection& c) override {
-    if (auto* h = static_cast<http_conn*>(c.user_data())) service_stream(*h);
+    if (auto* h = static_cast<server_http_conn*>(c.user_data())) service_stream(*h);
   }
 
   void on_close(connection& c, std::error_code) override {
-    auto* h = static_cast<http_conn*>(c.user_data());
+    auto* h = static_cast<server_http_conn*>(c.user_data());
     if (h == nullptr) return;
     c.set_user_data(nullptr);
     h->closed = true;
@@ -249,7 +249,7 @@ struct server_state final : connection_handler, stream_backend {
   }
 
   // ------------------------------------------------------------------ requests
-  void process(http_conn& h) {
+  void process(server_http_conn& h) {
     if (h.in_process) return;
     h.in_process = true;
     connection& c = *h.conn;
@@ -307,7 +307,7 @@ struct server_state final : connection_handler, stream_backend {
   // ------------------------------------------------------------------ streamed request body
   // Moves body bytes from the input to body_ctx's request().body(). Returns false to stop
   // the process() loop: more bytes needed, backpressure, or the body failed.
-  bool feed_body(http_conn& h) {
+  bool feed_body(server_http_conn& h) {
     context& ctx = *h.body_ctx;
     auto& rb = ctx.body_stream();
     link_buffer& sink = ctx.request().body();
@@ -344,7 +344,7 @@ struct server_state final : connection_handler, stream_backend {
 
   // The streamed body ended (complete, or failed with `ec`: then the connection closes
   // after the responses owed).
-  void end_body(http_conn& h, std::error_code ec) {
+  void end_body(server_http_conn& h, std::error_code ec) {
     context* ctx = std::exchange(h.body_ctx, nullptr);
     h.body_blocked = false;
     h.request_started = 0;
@@ -376,7 +376,7 @@ struct server_state final : connection_handler, stream_backend {
   }
 
   void body_wanted(context& ctx) override {
-    auto& h = *static_cast<http_conn*>(ctx.owner());
+    auto& h = *static_cast<server_http_conn*>(ctx.owner());
     if (h.body_ctx != &ctx || !h.body_blocked) return;
     // Parse from the loop's task queue: the handler calling this is on the stack.
     post_process(h);
@@ -384,12 +384,12 @@ struct server_state final : connection_handler, stream_backend {
 
   // Runs process() from the loop's task queue, then re-checks read backpressure (input
   // consumed outside on_data). The connection is kept alive until the task ran.
-  void post_process(http_conn& h) {
+  void post_process(server_http_conn& h) {
     if (h.process_posted || h.closed) return;
     h.process_posted = true;
     ++h.holds;
     h.ls->loop->post([this, hp = &h] {
-      http_conn& c = *hp;
+      server_http_conn& c = *hp;
       --c.holds;
       c.process_posted = false;
       if (c.closed) {
@@ -404,7 +404,7 @@ struct server_state final : connection_handler, stream_backend {
   }
 
   // Expect: 100-continue. Returns false when the request was refused.
-  bool answer_expect(http_conn& h) {
+  bool answer_expect(server_http_conn& h) {
     unsigned verdict = opts.continue_handler ? opts.continue_handler(*h.parsing) : 0;
     if (verdict != 0) {
       fail_request(h, verdict, "expectation refused");
@@ -418,12 +418,12 @@ struct server_state final : connection_handler, stream_backend {
     return true;
   }
 
-  void write_continue(http_conn& h) {
+  void write_continue(server_http_conn& h) {
     h.conn->output().append("HTTP/1.1 100 Continue\r\n\r\n");
     (void)h.conn->flush();
   }
 
-  void start_request(http_conn& h, context& ctx) {
+  void start_request(server_http_conn& h, context& ctx) {
     h.queue.push_back(&ctx);
     ctx.set_owner(&h);
     ctx.set_runtime(h.ls->loop, &workers);
@@ -436,12 +436,12 @@ struct server_state final : connection_handler, stream_backend {
   static void chain_done(void* p) {
     auto* ctx = static_cast<context*>(p);
     ctx->set_response_ready(true);
-    auto* h = static_cast<http_conn*>(ctx->owner());
+    auto* h = static_cast<server_http_conn*>(ctx->owner());
     h->ls->srv->flush_ready(*h);
   }
 
   // A request that cannot be served: answer `status` after the earlier responses, then close.
-  void fail_request(http_conn& h, unsigned status, std::string_view reason) {
+  void fail_request(server_http_conn& h, unsigned status, std::string_view reason) {
     context* ctx = h.parsing != nullptr ? std::exchange(h.parsing, nullptr) : h.ls->acquire();
     h.request_started = 0;
     ctx->request().clear();
@@ -460,7 +460,7 @@ struct server_state final : connection_handler, stream_backend {
   }
 
   // Writes every response ready at the head of the queue, in order.
-  void flush_ready(http_conn& h) {
+  void flush_ready(server_http_conn& h) {
     bool wrote = false;
     while (h.head < h.queue.size() && h.queue[h.head]->response_ready()) {
       context* ctx = h.queue[h.head++];
@@ -511,7 +511,7 @@ struct server_state final : connection_handler, stream_backend {
   }
 
   // "100 Continue" still owed to ctx goes before its final response.
-  void continue_before_answer(http_conn& h, context& ctx) {
+  void continue_before_answer(server_http_conn& h, context& ctx) {
     if (h.continue_pending && h.body_ctx == &ctx) {
       h.continue_pending = false;
       h.conn->output().append("HTTP/1.1 100 Continue\r\n\r\n");
@@ -520,7 +520,7 @@ struct server_state final : connection_handler, stream_backend {
 
   // ------------------------------------------------------------------ streamed responses
   bool flush_stream(context& ctx, bool last) override {
-    auto& h = *static_cast<http_conn*>(ctx.owner());
+    auto& h = *static_cast<server_http_conn*>(ctx.owner());
     auto& st = ctx.response_stream();
     if (h.closed || h.done_writing) {
       st.error = make_error_code(errc::closed);
@@ -539,11 +539,11 @@ struct server_state final : connection_handler, stream_backend {
   }
 
   std::size_t pending_output(const context& ctx) const noexcept override {
-    return static_cast<const http_conn*>(ctx.owner())->conn->pending_output();
+    return static_cast<const server_http_conn*>(ctx.owner())->conn->pending_output();
   }
 
   // Performs the flush a handler waits for, when its turn came and the output allows.
-  void service_stream(http_conn& h) {
+  void service_stream(server_http_conn& h) {
     if (h.closed || h.head >= h.queue.size()) return;
     context& ctx = *h.queue[h.head];
     auto& st = ctx.response_stream();
@@ -564,7 +564,7 @@ struct server_state final : connection_handler, stream_backend {
   // on_write_drained tells when a blocked output has fully drained; output the kernel
   // took without blocking (and io_uring sends completed whole) tell nothing, so a waiting
   // stream also re-checks on a timer, backing off from 1 to 16 ms.
-  void arm_drain_check(http_conn& h) {
+  void arm_drain_check(server_http_conn& h) {
     if (h.drain_timer != 0) return;
     const std::int64_t delay = h.drain_delay_ms;
     h.drain_delay_ms = std::min<std::int64_t>(delay * 2, 16);
@@ -583,7 +583,7 @@ struct server_state final : connection_handler, stream_backend {
   // Writes what ctx's stream holds: the head the first time, the end of the body when
   // `last`. Precondition: every earlier response of the connection was written and the
   // connection may be written. `later`: requests in flight after this one.
-  void write_stream(http_conn& h, context& ctx, bool last, std::size_t later) {
+  void write_stream(server_http_conn& h, context& ctx, bool last, std::size_t later) {
     auto& st = ctx.response_stream();
     response& res = ctx.response();
     const request& req = ctx.request();
@@ -677,7 +677,7 @@ struct server_state final : connection_handler, stream_backend {
 
   // The chain of a streamed response finished: end its body (when the handler did not),
   // or close after what was sent when an exception cut it short.
-  void end_stream(http_conn& h, context& ctx) {
+  void end_stream(server_http_conn& h, context& ctx) {
     auto& st = ctx.response_stream();
     if (st.failed) {
       h.closing = true;
@@ -687,7 +687,7 @@ struct server_state final : connection_handler, stream_backend {
     if (!st.ended) write_stream(h, ctx, true, h.queue.size() - h.head);
   }
 
-  void write_response_of(http_conn& h, context& ctx) {
+  void write_response_of(server_http_conn& h, context& ctx) {
     response& res = ctx.response();
     const request& req = ctx.request();
     // When the connection is closing (the client asked, the server is draining, the peer
@@ -721,19 +721,19 @@ struct server_state final : connection_handler, stream_backend {
   }
 
   // ------------------------------------------------------------------ timeouts
-  void schedule_sweep(loop_state& ls) {
+  void schedule_sweep(server_loop_state& ls) {
     ls.loop->run_after(sweep_period, [this, &ls] {
       sweep(ls);
       if (!ls.loop->stopped()) schedule_sweep(ls);
     });
   }
 
-  void sweep(loop_state& ls) {
+  void sweep(server_loop_state& ls) {
     std::int64_t now = steady_ns(ls.loop->now());
     auto read_limit = std::chrono::duration_cast<std::chrono::nanoseconds>(opts.read_timeout).count();
     auto idle_limit = std::chrono::duration_cast<std::chrono::nanoseconds>(opts.idle_timeout).count();
-    for (http_conn* h = ls.conns; h != nullptr;) {
-      http_conn* next = h->next;
+    for (server_http_conn* h = ls.conns; h != nullptr;) {
+      server_http_conn* next = h->next;
       if (!h->closed && !h->closing) {
         if (read_limit > 0 && h->request_started != 0 && !h->body_blocked && now - h->request_started > read_limit) {
           h->conn->abort(make_error_code(errc::timeout));  // slow peer: no answer owed
@@ -747,12 +747,12 @@ struct server_state final : connection_handler, stream_backend {
   }
 
   // ------------------------------------------------------------------ shutdown
-  void begin_drain(loop_state& ls) {
+  void begin_drain(server_loop_state& ls) {
     ls.draining = true;
     for (listener* l : ls.listeners) l->close();
     ls.listeners.clear();
-    for (http_conn* h = ls.conns; h != nullptr;) {
-      http_conn* next = h->next;
+    for (server_http_conn* h = ls.conns; h != nullptr;) {
+      server_http_conn* next = h->next;
       if (!h->closed) {
         if (h->idle()) {
           h->conn->close();
@@ -805,7 +805,7 @@ void server::start() {
   lg.loop.kind = options_.transport;
   st.group = std::make_unique<loop_group>(lg);
   for (std::size_t i = 0; i < st.group->size(); ++i) {
-    auto ls = std::make_unique<detail::loop_state>();
+    auto ls = std::make_unique<detail::server_loop_state>();
     ls->srv = &st;
     ls->loop = &st.group->loop(i);
     st.loops.push_back(std::move(ls));
@@ -851,7 +851,7 @@ void server::start() {
         }
         st.bound.push_back(actual);
       }
-      detail::loop_state* ls = st.loops[i].get();
+      detail::server_loop_state* ls = st.loops[i].get();
       int raw = *fd;
       ls->loop->post([ls, raw, one, &st] {
         auto l = ls->loop->adopt_listener(raw, st, one);
@@ -861,7 +861,7 @@ void server::start() {
   }
 
   for (auto& ls : st.loops) {
-    detail::loop_state* p = ls.get();
+    detail::server_loop_state* p = ls.get();
     p->loop->post([p, &st] { st.schedule_sweep(*p); });
   }
   st.group->start();
@@ -918,7 +918,7 @@ void server::shutdown(std::chrono::milliseconds timeout) {
   }
   for (auto& hook : shutdown_hooks_) hook();
   for (auto& ls : st.loops) {
-    detail::loop_state* p = ls.get();
+    detail::server_loop_state* p = ls.get();
     p->loop->post([p, &st] { st.begin_drain(*p); });
   }
   auto deadline = std::chrono::steady_clock::now() + timeout;
