@@ -387,9 +387,14 @@ client_loop_state& client_impl::current() {
     }
   }
   if (found == nullptr) {
-    throw std::logic_error(
-        "khz::client: a coroutine call was made on a thread that runs no loop known to this client: call "
-        "client.attach(loop) first (in a server handler: attach(*ctx.loop())), or use the blocking fetch()/run()");
+    // A loop running on this thread that the client has not seen yet: attach it.
+    if (event_loop* running = event_loop::current()) {
+      found = &state_for(*running);
+    } else {
+      throw std::logic_error(
+          "khz::client: a coroutine call was made on a thread that runs no event loop: make coroutine calls "
+          "from a loop thread (a server handler, a task posted to a loop), or use the blocking fetch()/run()");
+    }
   }
   // Evict the oldest entry.
   for (std::size_t i = std::size(tl_cache) - 1; i > 0; --i) tl_cache[i] = tl_cache[i - 1];

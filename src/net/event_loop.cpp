@@ -95,10 +95,20 @@ loop_impl::~loop_impl() {
 
 // ====================================================================== run / stop / post
 
+namespace {
+thread_local event_loop* tl_current_loop = nullptr;
+}  // namespace
+
 void loop_impl::run() {
   if (ran_) throw std::logic_error("khz::event_loop::run() called twice: a loop runs once");
   ran_ = true;
   owner_thread_.store(std::this_thread::get_id(), std::memory_order_release);
+  event_loop* const outer = tl_current_loop;
+  tl_current_loop = owner_;
+  struct restore {
+    event_loop* prev;
+    ~restore() { tl_current_loop = prev; }
+  } restore_current{outer};
   backend_->start();
   while (!stop_.load(std::memory_order_acquire)) iterate();
   shutdown();
@@ -657,6 +667,8 @@ void event_loop::run() { impl_->run(); }
 void event_loop::stop() noexcept { impl_->stop(); }
 bool event_loop::stopped() const noexcept { return impl_->stopping(); }
 bool event_loop::in_loop_thread() const noexcept { return impl_->in_loop_thread(); }
+
+event_loop* event_loop::current() noexcept { return detail::tl_current_loop; }
 void event_loop::post(loop_task task) { impl_->post(std::move(task)); }
 
 void event_loop::dispatch(loop_task task) {

@@ -261,7 +261,7 @@ TEST_P(client_test, a_handler_calls_an_upstream_on_its_own_loop) {
   client up(options());
   khz::server proxy(khz::server_options{}.with_address("127.0.0.1:0").with_loops(1).with_transport(GetParam()));
   proxy.get("/proxy", [&](khz::context& ctx) -> khz::task<> {
-    up.attach(*ctx.loop());
+    // No attach(): the client finds the handler's loop through event_loop::current().
     auto r = co_await up.get(upstream.url("/hello"));
     bool same_loop = ctx.loop()->in_loop_thread();
     ctx.data(r ? 200 : 502, "text/plain", (r ? body_of(*r) : std::string(r.error().message())) + (same_loop ? "+loop" : ""));
@@ -276,6 +276,25 @@ TEST_P(client_test, a_handler_calls_an_upstream_on_its_own_loop) {
     EXPECT_EQ(body_of(*r), "hello+loop");
   }
   proxy.shutdown(1s);
+}
+
+TEST_P(client_test, attach_ahead_of_time_is_optional_and_idempotent) {
+  test_server upstream(GetParam());
+  client up(options());
+  khz::event_loop loop(khz::loop_options{.kind = GetParam()});
+  up.attach(loop);
+  up.attach(loop);
+  std::string got;
+  auto call = [](client& c, std::string url, std::string& out, khz::event_loop& l) -> khz::task<> {
+    auto r = co_await c.get(url);
+    out = r ? body_of(*r) : std::string(r.error().message());
+    l.stop();
+  };
+  khz::task<> running = call(up, upstream.url("/hello"), got, loop);
+  loop.post([&] { running.start(); });
+  std::thread t([&] { loop.run(); });
+  t.join();
+  EXPECT_EQ(got, "hello");
 }
 
 TEST_P(client_test, coroutine_call_outside_a_known_loop_throws) {

@@ -67,6 +67,28 @@ TEST_P(loop, post_accepts_move_only_tasks_and_dispatch_runs_inline_on_the_loop) 
   EXPECT_EQ(result.get_future().get(), 42);
 }
 
+TEST_P(loop, current_names_the_loop_running_on_this_thread_only_while_it_runs) {
+  fd_leak_guard guard;
+  EXPECT_EQ(event_loop::current(), nullptr);
+  event_loop a(options());
+  EXPECT_EQ(event_loop::current(), nullptr);  // constructed here, but not running
+  event_loop* seen_in_a = nullptr;
+  event_loop* seen_in_timer = nullptr;
+  a.post([&] { seen_in_a = event_loop::current(); });
+  a.run_after(std::chrono::milliseconds(1), [&] {
+    seen_in_timer = event_loop::current();
+    a.stop();
+  });
+  std::thread t([&] {
+    a.run();
+    EXPECT_EQ(event_loop::current(), nullptr);  // run() returned
+  });
+  t.join();
+  EXPECT_EQ(seen_in_a, &a);
+  EXPECT_EQ(seen_in_timer, &a);
+  EXPECT_EQ(event_loop::current(), nullptr);
+}
+
 TEST_P(loop, timers_fire_in_deadline_order_and_fifo_for_equal_deadlines) {
   fd_leak_guard guard;
   loop_thread lt(options());

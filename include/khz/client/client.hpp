@@ -7,15 +7,15 @@
 //   if (r) std::cout << r->status_code();                // r.value() throws instead
 //
 //   // inside a server handler (stays on the handler's loop, uses that loop's pool):
-//   up.attach(*ctx.loop());
 //   auto r = co_await up.get("http://10.0.0.2/api");
 //
 // Loops. Every call runs on an event loop and uses that loop's own pools: no lock, no
 // thread hop. The client owns one loop thread (started by the constructor) that the
 // blocking calls (fetch, run) use. A coroutine call (get/post/.../send/stream) must run on
-// a loop thread the client knows: its own loop, or a loop given to attach() (any thread,
-// any time; cheap and idempotent, so a handler may call it every time). Calling from an
-// unknown thread throws std::logic_error saying so.
+// a loop thread: the client's own loop, or any running event_loop (a server handler's
+// loop, found through event_loop::current(); the first call on a loop sets up its pools).
+// attach(loop) does that set-up ahead of time (optional). Calling from a thread that runs
+// no loop throws std::logic_error saying so.
 //
 // Results. A call gives result<response>: the response (any status, 4xx/5xx included), or
 // an error code saying what failed: khz::errc (dns, timeout, too_large, protocol_error,

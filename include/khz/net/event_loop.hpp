@@ -90,6 +90,9 @@ class event_loop {
   void stop() noexcept;
   bool stopped() const noexcept;
   bool in_loop_thread() const noexcept;
+  // The loop whose run() is executing on the calling thread, or nullptr (a thread that runs
+  // no loop, or a loop's thread before run() started / after it returned).
+  static event_loop* current() noexcept;
 
   // Thread-safe: runs `task` on the loop thread, in posting order per thread.
   void post(loop_task task);
