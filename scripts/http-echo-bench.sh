@@ -44,6 +44,8 @@ EOF
 }
 
 die() { echo "http-echo-bench: $*" >&2; exit 2; }
+# shellcheck source=lib/bench-common.sh
+source "$(dirname "$0")/lib/bench-common.sh"
 
 COMMAND_LINE="$0 $*"
 [[ $# -ge 1 ]] || { usage >&2; exit 2; }
@@ -65,7 +67,6 @@ INSTALL=1
 MAX_BODY=1048576
 HEADER_BYTES=1024
 
-need_value() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
   case $1 in
     -d|--duration) need_value "$@"; DURATION=$2; shift 2 ;;
@@ -85,7 +86,6 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-is_count() { [[ $1 =~ ^[0-9]+$ ]]; }
 { is_count "$DURATION" && ((DURATION >= 1 && DURATION <= 3600)); } || die "--duration takes whole seconds 1..3600, got '$DURATION'"
 { is_count "$WARMUP" && ((WARMUP <= 3600)); } || die "--warmup takes whole seconds 0..3600, got '$WARMUP'"
 { is_count "$CONNECTIONS" && ((CONNECTIONS >= 1 && CONNECTIONS <= 20000)); } || die "--connections takes 1..20000"
@@ -131,11 +131,7 @@ GNUPLOT=$(command -v gnuplot || true)
 NJS_MODULE=/usr/lib/nginx/modules/ngx_http_js_module.so
 
 NCPU=$(nproc)
-for cpu in "$SERVER_CPU" "$LOAD_CPU"; do
-  { is_count "$cpu" && ((cpu < NCPU)); } || die "CPU $cpu does not exist (nproc = $NCPU)"
-done
-[[ $SERVER_CPU != "$LOAD_CPU" ]] ||
-  echo "http-echo-bench: warning: server and wrk share CPU $SERVER_CPU; figures will be lower" >&2
+check_cpus "$SERVER_CPU" "$LOAD_CPU" http-echo-bench
 
 CLK_TCK=$(getconf CLK_TCK)
 RESULTS_DIR=$BUILD_DIR/bench-results
@@ -147,68 +143,7 @@ if (($(ulimit -Sn) < CONNECTIONS + 1024)); then
 fi
 
 # ------------------------------------------------------------------ process bookkeeping
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/khz-http-bench.XXXXXX") || die "mktemp failed"
-declare -A LIVE_PIDS=()  # started by us and not yet reaped: the only ones cleanup signals
-# descendants PID: PID and every process below it (nginx master + workers).
-descendants() {
-  ps -e -o pid=,ppid= 2>/dev/null | awk -v root="$1" '
-    { parent[$1] = $2; pids[++n] = $1 }
-    END {
-      keep[root] = 1; printf "%s", root
-      do {
-        added = 0
-        for (i = 1; i <= n; i++) { p = pids[i]; if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; printf " %s", p; added = 1 } }
-      } while (added)
-      print ""
-    }'
-}
-kill_tree() {  # kill_tree PID: SIGKILL to PID and its descendants (all started by us)
-  local p
-  for p in $(descendants "$1"); do kill -KILL "$p" 2>/dev/null; done
-}
-cleanup() {
-  local pid
-  for pid in "${!LIVE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for pid in "${!LIVE_PIDS[@]}"; do
-    for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill_tree "$pid"
-    wait "$pid" 2>/dev/null
-  done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Sum of utime+stime (clock ticks) over the given PIDs; /proc/PID/stat of a process covers
-# all its threads. Fields counted after the ")" that ends the command name: 12th and 13th.
-cpu_ticks() {
-  local total=0 pid stat rest f
-  for pid in "$@"; do
-    stat=$(<"/proc/$pid/stat") 2>/dev/null || continue
-    rest=${stat##*) }
-    read -r -a f <<<"$rest"
-    total=$((total + f[11] + f[12]))
-  done
-  echo "$total"
-}
-# Sum of VmHWM (KiB) over the given PIDs.
-peak_rss_kib() {
-  local total=0 pid v
-  for pid in "$@"; do
-    v=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$pid/status" 2>/dev/null)
-    total=$((total + ${v:-0}))
-  done
-  echo "$total"
-}
-# "busy total" ticks of one CPU from /proc/stat (busy: user+nice+system+steal; irq/softirq
-# are left out: on loopback they are mostly our own packets).
-cpu_usage() {
-  awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= 9 && i <= NF; i++) t += $i; print $2 + $3 + $4 + $9, t }' /proc/stat
-}
+bench_init_tmp khz-http-bench
 
 # A TCP port on 127.0.0.1 nobody listens on (connect refused), below the ephemeral range:
 # a port wrk's own connections use as their local port cannot be bound for listening.
@@ -359,9 +294,8 @@ wait_ready() {
   local name=$1 i line
   for ((i = 0; i < 100; i++)); do
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      wait "$SERVER_PID" 2>/dev/null
+      reap "$SERVER_PID"
       echo "  $name: the server exited (status $?) before it was ready: $(head -c 400 "$TMP/server.err" | tr '\n' ' ')" >&2
-      unset "LIVE_PIDS[$SERVER_PID]"
       return 1
     fi
     if [[ $name == nginx ]]; then
@@ -408,7 +342,7 @@ start_server() {
           >"$TMP/server.out" 2>"$TMP/server.err" </dev/null & ;;
     esac
     SERVER_PID=$!
-    LIVE_PIDS[$SERVER_PID]=1
+    bench_track "$SERVER_PID"
     wait_ready "$name" && return 0
     # A port taken between the probe and the bind: try another one.
     grep -qi 'in use' "$TMP/server.err" "$TMP/nginx/logs/error.log" 2>/dev/null || return 1
@@ -426,8 +360,7 @@ stop_server() {
     echo "  the server ignored SIGTERM for 5 s; killing it" >&2
   fi
   for i in $pids; do kill -KILL "$i" 2>/dev/null; done  # stray nginx workers, if any
-  wait "$SERVER_PID" 2>/dev/null || status=$?
-  unset "LIVE_PIDS[$SERVER_PID]"
+  reap "$SERVER_PID" || status=$?
   status_of_last_stop=$status
   ((status == 0)) || echo "  note: the server exited with status $status (expected 0)" >&2
   return 0

@@ -39,6 +39,8 @@ EOF
 }
 
 die() { echo "run.sh: $*" >&2; exit 2; }
+# shellcheck source=../../scripts/lib/bench-common.sh
+source "$(dirname "$0")/../../scripts/lib/bench-common.sh"
 
 COMMAND_LINE="$0 $*"
 [[ $# -ge 1 ]] || { usage >&2; exit 2; }
@@ -58,7 +60,6 @@ LOAD_CPU=1
 LOAD_THREADS=1
 RUN_LOAD=1
 
-need_value() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
   case $1 in
     -d|--duration) need_value "$@"; DURATION=$2; shift 2 ;;
@@ -78,8 +79,6 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-is_number() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
-is_count() { [[ $1 =~ ^[0-9]+$ ]]; }
 
 is_number "$DURATION" || die "--duration takes seconds > 0, got '$DURATION'"
 awk -v d="$DURATION" 'BEGIN { exit !(d > 0) }' || die "--duration takes seconds > 0, got '$DURATION'"
@@ -110,11 +109,7 @@ KHZ_SERVER=$BIN_DIR/khz-tcp-echo-server
 command -v taskset >/dev/null || die "taskset (util-linux) is needed to pin the processes"
 
 NCPU=$(nproc)
-for cpu in "$SERVER_CPU" "$LOAD_CPU"; do
-  { is_count "$cpu" && ((cpu < NCPU)); } || die "CPU $cpu does not exist (nproc = $NCPU)"
-done
-[[ $SERVER_CPU != "$LOAD_CPU" ]] ||
-  echo "run.sh: warning: server and load generator share CPU $SERVER_CPU; figures will be lower" >&2
+check_cpus "$SERVER_CPU" "$LOAD_CPU" run.sh
 
 CLK_TCK=$(getconf CLK_TCK)
 RESULTS_DIR=$BUILD_DIR/bench-results
@@ -133,46 +128,7 @@ if ((IDLE > 0 && $(ulimit -Sn) < IDLE + 64)); then
 fi
 
 # ------------------------------------------------------------------ process bookkeeping
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/khz-echo-bench.XXXXXX") || die "mktemp failed"
-declare -A LIVE_PIDS=()  # started and not yet reaped: the only ones cleanup may signal
-reap() {  # reap PID: wait for it (it must be exiting) and forget it; $? is its status
-  local status=0
-  wait "$1" 2>/dev/null || status=$?
-  unset "LIVE_PIDS[$1]"
-  return "$status"
-}
-cleanup() {
-  local pid
-  for pid in "${!LIVE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for pid in "${!LIVE_PIDS[@]}"; do
-    for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# /proc/PID/stat fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
-cpu_ticks() {
-  local stat rest f
-  stat=$(<"/proc/$1/stat") || return 1
-  rest=${stat##*) }
-  read -r -a f <<<"$rest"
-  echo $((f[11] + f[12]))
-}
-status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
-# "busy total" ticks of one CPU from /proc/stat. Busy is user+nice+system+steal (steal: time
-# the hypervisor did not give us); irq/softirq are left out because on loopback they are
-# mostly our own packets, which the process time does not include. guest time is already in user.
-cpu_usage() {
-  awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= 9 && i <= NF; i++) t += $i; print $2 + $3 + $4 + $9, t }' /proc/stat
-}
+bench_init_tmp khz-echo-bench
 
 SERVER_PID=""
 SERVER_KIND=""
@@ -192,7 +148,7 @@ start_server() {
   taskset -c "$SERVER_CPU" "$bin" --port 0 --host 127.0.0.1 --loops 1 --transport "$transport" \
     >"$TMP/server.out" 2>"$TMP/server.err" </dev/null &
   SERVER_PID=$!
-  LIVE_PIDS[$SERVER_PID]=1
+  bench_track "$SERVER_PID"
   local line="" i
   for ((i = 0; i < 100; i++)); do  # 10 s
     line=$(grep -m1 '^ready ' "$TMP/server.out" 2>/dev/null) && break
@@ -241,8 +197,6 @@ finish_load() {
   reap "$1"
 }
 
-# kv KEY LINE: the value of KEY=value in a "k=v k=v" line.
-kv() { awk -v k="$1" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }' <<<"$2"; }
 
 # ------------------------------------------------------------------ machine info
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -315,7 +269,7 @@ run_load_row() {
   taskset -c "$LOAD_CPU" "$LOAD" -c "$CONNECTIONS" -b "$bytes" -d "$DURATION" --warmup "$WARMUP" \
     --threads "$LOAD_THREADS" --host 127.0.0.1 --port "$SERVER_PORT" >"$fifo" 2>"$TMP/load.err" </dev/null &
   local load_pid=$!
-  LIVE_PIDS[$load_pid]=1
+  bench_track "$load_pid"
   local fd line="" result="" cpu0="" cpu1="" s0="" s1="" l0="" l1="" first_wait second_wait
   first_wait=$(awk -v w="$WARMUP" 'BEGIN { print int(w + 60) }')
   second_wait=$(awk -v d="$DURATION" 'BEGIN { print int(d + 60) }')
@@ -380,7 +334,7 @@ run_idle_row() {
   taskset -c "$LOAD_CPU" "$LOAD" --idle "$IDLE" --hold 120 --pause 60 --host 127.0.0.1 --port "$SERVER_PORT" \
     >"$fifo" 2>"$TMP/load.err" </dev/null &
   local load_pid=$!
-  LIVE_PIDS[$load_pid]=1
+  bench_track "$load_pid"
   local fd line="" rss0="" rss1="" connected="" closed=""
   exec {fd}<"$fifo"
   if IFS= read -r -t 60 -u "$fd" line && [[ $line == warmup=done ]]; then
