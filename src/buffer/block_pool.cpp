@@ -1,4 +1,5 @@
 #include <khz/buffer/block_pool.hpp>
+#include <khz/buffer/file_ref.hpp>
 
 #include <bit>
 #include <cassert>
@@ -21,6 +22,10 @@ namespace {
 
 struct external_block : block {
   std::shared_ptr<const void> keep_alive;
+};
+
+struct file_block : block {
+  std::shared_ptr<const file_ref> file;
 };
 
 std::size_t class_size(std::size_t index) noexcept { return block_pool::min_block_size << index; }
@@ -57,6 +62,10 @@ void block_release(block* b) noexcept {
     delete static_cast<external_block*>(b);
     return;
   }
+  if (b->kind == block_kind::file) {
+    delete static_cast<file_block*>(b);
+    return;
+  }
   if (pool_destroyed) {
     delete_block(b);
     return;
@@ -72,6 +81,15 @@ block* make_external_block(const char* data, std::size_t size, std::shared_ptr<c
   b->keep_alive = std::move(keep_alive);
   return b;
 }
+
+block* make_file_block(std::shared_ptr<const file_ref> file) {
+  auto* b = new file_block;
+  b->kind = block_kind::file;
+  b->file = std::move(file);
+  return b;
+}
+
+const file_ref& block_file(const block* b) noexcept { return *static_cast<const file_block*>(b)->file; }
 
 }  // namespace detail
 

@@ -1,7 +1,10 @@
 #include <khz/buffer/link_buffer.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
 #include <cstring>
 #include <new>
 #include <utility>
@@ -40,6 +43,16 @@ node_pool& local_nodes() noexcept {
   return pool;
 }
 
+buffer_node* new_node(block* b, char* rd, char* wr, bool writable);
+
+buffer_node* new_file_node(block* b, std::uint64_t offset, std::size_t length) {
+  buffer_node* n = new_node(b, nullptr, nullptr, false);
+  n->file = true;
+  n->foff = offset;
+  n->flen = length;
+  return n;
+}
+
 buffer_node* new_node(block* b, char* rd, char* wr, bool writable) {
   buffer_node* n = nullptr;
   if (!node_pool::destroyed) {
@@ -54,7 +67,10 @@ buffer_node* new_node(block* b, char* rd, char* wr, bool writable) {
   n->blk = b;
   n->rd = rd;
   n->wr = wr;
+  n->foff = 0;
+  n->flen = 0;
   n->writable = writable;
+  n->file = false;
   return n;
 }
 
@@ -91,7 +107,8 @@ link_buffer::link_buffer(link_buffer&& other) noexcept
       tail_(std::exchange(other.tail_, nullptr)),
       size_(std::exchange(other.size_, 0)),
       pending_(std::exchange(other.pending_, 0)),
-      scratch_(std::exchange(other.scratch_, nullptr)) {}
+      scratch_(std::exchange(other.scratch_, nullptr)),
+      files_(std::exchange(other.files_, 0)) {}
 
 link_buffer& link_buffer::operator=(link_buffer&& other) noexcept {
   if (this != &other) {
@@ -102,6 +119,7 @@ link_buffer& link_buffer::operator=(link_buffer&& other) noexcept {
     size_ = std::exchange(other.size_, 0);
     pending_ = std::exchange(other.pending_, 0);
     scratch_ = std::exchange(other.scratch_, nullptr);
+    files_ = std::exchange(other.files_, 0);
   }
   return *this;
 }
@@ -116,16 +134,18 @@ void link_buffer::clear() noexcept {
   }
   first_ = read_ = tail_ = nullptr;
   size_ = pending_ = 0;
+  files_ = 0;
   detail::free_scratch(std::exchange(scratch_, nullptr));
 }
 
 // Moves the read position off fully consumed nodes when a later node exists, so that
 // read_ always points at the node holding the next readable byte (if any).
 void link_buffer::normalize_read() noexcept {
-  while (read_ != nullptr && read_->rd == read_->wr && read_->next != nullptr) read_ = read_->next;
+  while (read_ != nullptr && read_->readable() == 0 && read_->next != nullptr) read_ = read_->next;
 }
 
 std::string_view link_buffer::front() const noexcept {
+  if (KHZ_UNLIKELY(files_ != 0)) materialize_files();
   for (buffer_node* n = read_; n != nullptr; n = n->next) {
     if (n->readable() != 0) return {n->rd, std::min(n->readable(), size_)};
     if (size_ == 0) break;
@@ -137,6 +157,7 @@ std::string_view link_buffer::peek(std::size_t n) {
   assert(n <= size_);
   n = std::min(n, size_);
   if (n == 0) return {};
+  if (KHZ_UNLIKELY(files_ != 0)) materialize_files();
   normalize_read();
   if (KHZ_LIKELY(read_->readable() >= n)) return {read_->rd, n};
   return peek_slow(n);
@@ -163,7 +184,12 @@ void link_buffer::skip(std::size_t n) {
   while (n > 0) {
     normalize_read();
     std::size_t take = std::min(n, read_->readable());
-    read_->rd += take;
+    if (read_->file) {
+      read_->foff += take;
+      read_->flen -= take;
+    } else {
+      read_->rd += take;
+    }
     n -= take;
   }
   normalize_read();
@@ -174,10 +200,12 @@ void link_buffer::release() noexcept {
   while (first_ != nullptr && first_ != read_) {
     buffer_node* n = first_;
     first_ = n->next;
+    if (n->file) --files_;
     detail::free_node(n);
   }
   // Nothing left at all: give the last block back too, so an idle buffer holds nothing.
-  if (read_ != nullptr && size_ == 0 && pending_ == 0 && read_->rd == read_->wr && read_->next == nullptr) {
+  if (read_ != nullptr && size_ == 0 && pending_ == 0 && read_->readable() == 0 && read_->next == nullptr) {
+    if (read_->file) --files_;
     detail::free_node(read_);
     first_ = read_ = tail_ = nullptr;
   }
@@ -193,7 +221,12 @@ link_buffer link_buffer::slice(std::size_t n) {
     std::size_t take = std::min(left, node->readable());
     if (take == 0) continue;
     detail::block_acquire(node->blk);
-    out.link_node(detail::new_node(node->blk, node->rd, node->rd + take, false));
+    if (node->file) {
+      out.link_node(detail::new_file_node(node->blk, node->foff, take));
+      ++out.files_;
+    } else {
+      out.link_node(detail::new_node(node->blk, node->rd, node->rd + take, false));
+    }
     left -= take;
   }
   out.size_ = n;
@@ -211,6 +244,7 @@ std::string link_buffer::read_string(std::size_t n) {
 }
 
 std::size_t link_buffer::copy_to(std::span<char> out) const noexcept {
+  if (out.empty()) return 0;
   std::size_t copied = 0;
   for_each_chunk([&](std::string_view chunk) {
     std::size_t take = std::min(chunk.size(), out.size() - copied);
@@ -263,6 +297,7 @@ bool matches_at(const buffer_node* n, const char* p, std::size_t left, std::stri
 
 std::size_t link_buffer::find(std::string_view delim, std::size_t from) const noexcept {
   if (delim.empty()) return from <= size_ ? from : npos;
+  if (KHZ_UNLIKELY(files_ != 0)) materialize_files();
   std::size_t base = 0;  // buffer offset of the current node's first readable byte
   for (const buffer_node* n = read_; n != nullptr && base < size_; n = n->next) {
     std::size_t len = std::min(n->readable(), size_ - base);
@@ -282,16 +317,63 @@ std::size_t link_buffer::find(std::string_view delim, std::size_t from) const no
 std::size_t link_buffer::readable_iovecs(std::span<iovec> out, std::size_t max_bytes) const noexcept {
   std::size_t count = 0;
   std::size_t left = std::min(max_bytes, size_);
-  if (out.empty() || left == 0) return 0;
-  for_each_chunk([&](std::string_view chunk) {
-    std::size_t take = std::min(chunk.size(), left);
-    out[count].iov_base = const_cast<char*>(chunk.data());
+  for (buffer_node* n = read_; n != nullptr && left > 0 && count < out.size(); n = n->next) {
+    if (n->file) break;  // the caller sends the file region itself (front_file)
+    std::size_t take = std::min(n->readable(), left);
+    if (take == 0) continue;
+    out[count].iov_base = n->rd;
     out[count].iov_len = take;
     ++count;
     left -= take;
-    return left > 0 && count < out.size();
-  });
+  }
   return count;
+}
+
+link_buffer::file_span link_buffer::front_file() const noexcept {
+  if (size_ == 0) return {};
+  for (buffer_node* n = read_; n != nullptr; n = n->next) {
+    if (n->readable() == 0) continue;
+    if (!n->file) return {};
+    return {&detail::block_file(n->blk), n->foff, std::min(n->flen, size_)};
+  }
+  return {};
+}
+
+std::error_code link_buffer::read_files() const noexcept {
+  std::error_code first_error;
+  for (buffer_node* n = first_; n != nullptr && files_ != 0; n = n->next) {
+    if (!n->file) continue;
+    const std::size_t length = n->flen;
+    detail::block* b = block_pool::local().allocate(std::max<std::size_t>(length, 1));
+    const int fd = detail::block_file(n->blk).fd();
+    std::size_t got = 0;
+    while (got < length) {
+      const ssize_t r = ::pread(fd, b->data + got, length - got, static_cast<off_t>(n->foff + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        if (!first_error) first_error = r < 0 ? system_error_code(errno) : system_error_code(ENODATA);
+        break;
+      }
+      got += static_cast<std::size_t>(r);
+    }
+    if (got < length) std::memset(b->data + got, 0, length - got);
+    detail::block_release(n->blk);
+    n->blk = b;
+    n->rd = b->data;
+    n->wr = b->data + length;
+    n->file = false;
+    n->writable = false;
+    n->foff = 0;
+    n->flen = 0;
+    --files_;
+  }
+  return first_error;
+}
+
+result<void> link_buffer::materialize() {
+  if (files_ == 0) return {};
+  if (std::error_code ec = read_files()) return ec;
+  return {};
 }
 
 // ---------------------------------------------------------------------- writer side
@@ -348,6 +430,7 @@ void link_buffer::append(link_buffer&& other) {
   while (other.first_ != nullptr && other.first_ != n) {
     buffer_node* dead = other.first_;
     other.first_ = dead->next;
+    if (dead->file) --other.files_;
     detail::free_node(dead);
   }
   std::size_t moved = other.size_;
@@ -371,8 +454,10 @@ void link_buffer::append(link_buffer&& other) {
     last->next = scratch_;
     scratch_ = other.scratch_;
   }
+  files_ += other.files_;
   other.first_ = other.read_ = other.tail_ = nullptr;
   other.size_ = other.pending_ = 0;
+  other.files_ = 0;
   other.scratch_ = nullptr;
 }
 
@@ -382,6 +467,15 @@ void link_buffer::append_external(std::span<const char> bytes, std::shared_ptr<c
   if (tail_ != nullptr) tail_->writable = false;
   link_node(detail::new_node(b, b->data, b->data + bytes.size(), false));
   pending_ += bytes.size();
+}
+
+void link_buffer::append_file(std::shared_ptr<const file_ref> file, std::uint64_t offset, std::size_t length) {
+  if (length == 0 || !file) return;
+  detail::block* b = detail::make_file_block(std::move(file));
+  if (tail_ != nullptr) tail_->writable = false;
+  link_node(detail::new_file_node(b, offset, length));
+  ++files_;
+  pending_ += length;
 }
 
 void link_buffer::append_block(detail::block* b, std::size_t length) {

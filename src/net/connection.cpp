@@ -76,6 +76,12 @@ result<void> connection::shutdown_write() {
   return {};
 }
 
+void connection::notify_drained() noexcept {
+  if (flags_ & f_closed) return;
+  flags_ |= f_drain_notify;
+  loop_->request_drain_check(*this);
+}
+
 void connection::close() noexcept {
   if (flags_ & (f_closed | f_closing)) return;
   flags_ |= f_closing;

@@ -106,7 +106,14 @@ class epoll_backend final : public backend {
     iovec iov[64];
     for (;;) {
       std::size_t count = c.output_.readable_iovecs(iov);
-      if (count == 0) return;
+      if (count == 0) {
+        if (c.output_.empty()) return;
+        // A file region comes first: sendfile(2) straight from the page cache.
+        const file_send_result r = loop_.send_file_region(c);
+        if (r == file_send_result::progress) continue;
+        if (r == file_send_result::failed) return;  // torn down
+        break;                                      // would block
+      }
       std::size_t total = 0;
       for (std::size_t i = 0; i < count; ++i) total += iov[i].iov_len;
       ssize_t n;

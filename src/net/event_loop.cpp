@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -137,7 +138,7 @@ void loop_impl::update_now() noexcept { now_ = monotonic_ns(); }
 void loop_impl::iterate() {
   update_now();
   std::int64_t timeout = next_timeout();
-  if (wake_pending_.load(std::memory_order_acquire)) timeout = 0;
+  if (wake_pending_.load(std::memory_order_acquire) || !flush_list_.empty()) timeout = 0;
   backend_->poll(timeout);
   ++stats_.iterations;
   run_tasks();
@@ -358,6 +359,7 @@ void loop_impl::peer_eof(connection& c) {
 void loop_impl::teardown(connection& c, std::error_code reason) {
   if (c.flags_ & connection::f_closed) return;
   c.flags_ |= connection::f_closed | connection::f_read_paused;
+  c.flags_ &= ~connection::f_drain_notify;
   cancel(c.timer_);
   backend_->close_connection(c);
   c.fd_ = -1;
@@ -384,6 +386,34 @@ void loop_impl::write_progress(connection& c, std::size_t n) noexcept {
   c.last_write_ = now_;
 }
 
+file_send_result loop_impl::send_file_region(connection& c) {
+  const link_buffer::file_span f = c.output_.front_file();
+  if (f.file == nullptr) return file_send_result::would_block;  // not called so: memory comes first
+  // One call takes at most what the kernel allows (0x7ffff000); a non-blocking socket
+  // takes what fits in its send buffer.
+  constexpr std::size_t max_chunk = 0x7ffff000;
+  for (;;) {
+    off_t offset = static_cast<off_t>(f.offset);
+    const ssize_t n = ::sendfile(c.fd_, f.file->fd(), &offset, std::min(f.length, max_chunk));
+    ++stats_.write_calls;
+    if (n > 0) {
+      write_progress(c, static_cast<std::size_t>(n));
+      return file_send_result::progress;
+    }
+    if (n == 0) {
+      // The file ends before the region does: it shrank (or was truncated) after the
+      // region was queued. The peer has part of a message: close with an error.
+      teardown(c, system_error_code(ENODATA));
+      return file_send_result::failed;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) return file_send_result::would_block;
+    c.flags_ |= connection::f_peer_hup;
+    teardown(c, system_error_code(errno));
+    return file_send_result::failed;
+  }
+}
+
 void loop_impl::schedule_flush(connection& c) {
   if (c.flags_ & (connection::f_in_flush | connection::f_closed)) return;
   c.flags_ |= connection::f_in_flush;
@@ -391,6 +421,7 @@ void loop_impl::schedule_flush(connection& c) {
 }
 
 void loop_impl::flush_all() {
+  flushing_ = true;
   while (!flush_list_.empty()) {
     flush_work_.swap(flush_list_);
     for (connection* c : flush_work_) {
@@ -399,6 +430,25 @@ void loop_impl::flush_all() {
     }
     flush_work_.clear();
   }
+  flushing_ = false;
+  // Drain checks asked for during this flush step (from on_write_drained, for instance)
+  // run at the next one: a handler that re-asks from its callback cannot spin the loop.
+  if (!drain_next_.empty()) {
+    for (connection* c : drain_next_) {
+      if (!(c->flags_ & connection::f_closed)) schedule_flush(*c);
+      connection_release(c);
+    }
+    drain_next_.clear();
+  }
+}
+
+void loop_impl::request_drain_check(connection& c) {
+  if (!flushing_) {
+    schedule_flush(c);
+    return;
+  }
+  connection_add_ref(&c);
+  drain_next_.push_back(&c);
 }
 
 void loop_impl::flush_one(connection& c) {

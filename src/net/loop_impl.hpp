@@ -113,6 +113,12 @@ class backend {
   virtual void drain() noexcept {}
 };
 
+// Sends (part of) the file region at the front of c's output with one non-blocking
+// sendfile(2): progress (bytes went out: call again), would_block (EAGAIN: wait for
+// writability), failed (the connection was torn down: an error, or the file ended before
+// the region did -- it shrank).
+enum class file_send_result { progress, would_block, failed };
+
 std::unique_ptr<backend> make_epoll_backend(loop_impl& loop, const loop_options& options);
 #if KHZ_HAVE_IO_URING
 // Throws std::system_error when the ring cannot be set up.
@@ -161,6 +167,8 @@ class loop_impl {
   void write_progress(connection& c, std::size_t n) noexcept;
   void schedule_flush(connection& c);
   void maybe_finish(connection& c);     // output empty: drained callback, close, FIN
+  void request_drain_check(connection& c);  // notify_drained(): check at a flush step
+  file_send_result send_file_region(connection& c);  // see file_send_result
   void arm_connection_timer(connection& c, std::int64_t at_most);
   static void connection_timer_fired(timer_node* n, loop_impl& loop);
 
@@ -229,6 +237,8 @@ class loop_impl {
   std::size_t connection_count_ = 0;
   std::vector<connection*> flush_list_;
   std::vector<connection*> flush_work_;
+  std::vector<connection*> drain_next_;  // notify_drained() during the flush step: next iteration
+  bool flushing_ = false;
   std::vector<connection*> graveyard_;  // loop references dropped at the end of the iteration
 
   std::vector<listener_state*> listeners_;

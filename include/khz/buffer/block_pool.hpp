@@ -24,9 +24,11 @@
 
 KHZ_BEGIN_NAMESPACE
 
+class file_ref;
+
 namespace detail {
 
-enum class block_kind : std::uint8_t { pooled, heap, external };
+enum class block_kind : std::uint8_t { pooled, heap, external, file };
 
 struct block {
   std::atomic<std::uint32_t> refs{1};
@@ -47,6 +49,12 @@ void block_release(block* b) noexcept;
 
 // A block wrapping caller-owned memory; `keep_alive` is destroyed with the block.
 block* make_external_block(const char* data, std::size_t size, std::shared_ptr<const void> keep_alive);
+
+// A block standing for an open file (no memory: data is null, capacity 0); the nodes
+// that refer to it carry the file offset and length. `file` is released with the block.
+block* make_file_block(std::shared_ptr<const file_ref> file);
+// The file of a block made by make_file_block.
+const file_ref& block_file(const block* b) noexcept;
 
 }  // namespace detail
 

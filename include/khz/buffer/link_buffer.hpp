@@ -22,6 +22,19 @@
 //   - The iovecs from readable_iovecs() are valid until the bytes they view are
 //     consumed and released.
 //
+// File regions: append_file() queues bytes [offset, offset + length) of an open file
+// (a shared file_ref) in order with the memory around it, without reading them. The
+// connection write path sends them with sendfile(2). Which APIs see a file region:
+//   - as a region (never reading the file): size(), empty(), pending(), skip(), slice()
+//     (shares the region), append(link_buffer&&) (moves it), release(), clear(),
+//     has_file(), front_file(), block_count(), and readable_iovecs(), which stops at the
+//     first file region (it returns the memory before it);
+//   - as bytes: peek(), next(), front(), read_string(), copy_to(), find() and
+//     for_each_chunk() first read every file region of the buffer into memory (pread,
+//     once: the region becomes an ordinary block), so they work on any buffer, at the
+//     cost of the copy. A file that became shorter than a region reads as NUL bytes past
+//     its end there; materialize() does the same conversion and reports that as an error.
+//
 // Memory: release() returns every block whose bytes are all consumed, including the
 // tail block once the buffer holds nothing, so an idle buffer holds no block at all.
 //
@@ -32,11 +45,14 @@
 // debug builds; release builds clamp to size()).
 
 #include <khz/base/config.hpp>
+#include <khz/base/result.hpp>
 #include <khz/buffer/block_pool.hpp>
+#include <khz/buffer/file_ref.hpp>
 
 #include <sys/uio.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -98,9 +114,29 @@ class link_buffer {
   std::size_t find(char c, std::size_t from = 0) const noexcept;
   std::size_t find(std::string_view delim, std::size_t from = 0) const noexcept;
 
-  // Fills `out` with iovecs over the readable bytes, in order, stopping after `max_bytes`;
-  // returns how many entries were filled (fewer than the blocks when `out` is short).
+  // Fills `out` with iovecs over the readable bytes, in order, stopping after `max_bytes`
+  // and before the first file region; returns how many entries were filled (fewer than
+  // the blocks when `out` is short, 0 when a file region comes first).
   std::size_t readable_iovecs(std::span<iovec> out, std::size_t max_bytes = npos) const noexcept;
+
+  // A file region at the read position: its file, the offset of its next unsent byte and
+  // the bytes left (readable ones only). skip() advances it.
+  struct file_span {
+    const file_ref* file = nullptr;
+    std::uint64_t offset = 0;
+    std::size_t length = 0;
+  };
+  // The file region holding the next readable byte, or {} (file == nullptr) when that
+  // byte is in memory or the buffer is empty.
+  file_span front_file() const noexcept;
+
+  // Whether any file region is linked (readable, pending or consumed-not-released).
+  bool has_file() const noexcept { return files_ != 0; }
+
+  // Reads every file region into memory (pread), so the buffer holds only memory blocks.
+  // Error (the system's, or ENODATA for a file shorter than its region, whose missing
+  // bytes read as NUL) after converting everything it could.
+  result<void> materialize();
 
   // Calls f(std::string_view) for each contiguous run of readable bytes, in order; f may
   // return false to stop early (a void f visits all).
@@ -133,6 +169,12 @@ class link_buffer {
   // held until no buffer views the memory any more.
   void append_external(std::span<const char> bytes, std::shared_ptr<const void> keep_alive);
 
+  // Links bytes [offset, offset + length) of `file` without reading them (written, not
+  // flushed): a file region (see the file comment). `file` is held until the region is
+  // consumed and released. The file is not read here; a region beyond the file's end
+  // fails when it is sent (the connection closes with an error) or reads as NUL bytes.
+  void append_file(std::shared_ptr<const file_ref> file, std::uint64_t offset, std::size_t length);
+
   // Adopts one reference to a block whose first `length` bytes hold data (written, not
   // flushed): used by transports whose kernel filled a pooled block (io_uring provided
   // buffers). The block's remaining space becomes this buffer's writable tail.
@@ -153,6 +195,8 @@ class link_buffer {
   void link_node(detail::buffer_node* n) noexcept;
   void normalize_read() noexcept;
   std::string_view peek_slow(std::size_t n);
+  void materialize_files() const noexcept { (void)read_files(); }
+  std::error_code read_files() const noexcept;
 
   detail::buffer_node* first_ = nullptr;  // oldest node not yet released
   detail::buffer_node* read_ = nullptr;   // node holding the read position
@@ -160,26 +204,32 @@ class link_buffer {
   std::size_t size_ = 0;                  // readable bytes
   std::size_t pending_ = 0;               // written, not flushed
   detail::scratch_chunk* scratch_ = nullptr;
+  mutable std::size_t files_ = 0;  // file nodes linked (read_files() converts them)
 };
 
 namespace detail {
 
-// One link of a buffer chain: a view [rd, wr) into a block. Nodes come from a per-thread
-// free list.
+// One link of a buffer chain: a view [rd, wr) into a block, or (file == true) the file
+// region [foff, foff + flen) of a file block (rd and wr are then null). Nodes come from
+// a per-thread free list.
 struct buffer_node {
   buffer_node* next = nullptr;
   block* blk = nullptr;
   char* rd = nullptr;     // read position
   char* wr = nullptr;     // end of written bytes
+  std::uint64_t foff = 0; // file nodes: offset of the next unread byte
+  std::size_t flen = 0;   // file nodes: unread bytes
   bool writable = false;  // this node owns the block's free space after wr
+  bool file = false;
 
-  std::size_t readable() const noexcept { return static_cast<std::size_t>(wr - rd); }
+  std::size_t readable() const noexcept { return file ? flen : static_cast<std::size_t>(wr - rd); }
 };
 
 }  // namespace detail
 
 template <class F>
 void link_buffer::for_each_chunk(F&& f) const {
+  if (KHZ_UNLIKELY(files_ != 0)) materialize_files();
   std::size_t left = size_;
   for (auto* n = read_; n != nullptr && left > 0; n = n->next) {
     std::size_t take = n->readable() < left ? n->readable() : left;

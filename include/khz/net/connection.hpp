@@ -90,7 +90,10 @@ class connection_handler {
   // The peer sent FIN (after every byte before it went through on_data). Default: close().
   virtual void on_peer_shutdown(connection& c);
 
-  // Output that had to wait for the socket to become writable is now fully written.
+  // The output is fully written (every byte handed to the kernel; on io_uring every send
+  // completion has arrived). Called once after a write had to wait for writability, and
+  // once per connection::notify_drained() request (the two coalesce into one call when
+  // they are pending together). Never called after on_close.
   virtual void on_write_drained(connection& c);
 
   // The socket was closed. `reason` is empty for an orderly close (local close() or the
@@ -121,8 +124,15 @@ class connection {
   link_buffer& input() noexcept { return input_; }
   link_buffer& output() noexcept { return output_; }
 
-  // Bytes written by the application and not yet accepted by the kernel.
+  // Bytes written by the application and not yet accepted by the kernel (on io_uring this
+  // includes the bytes of a send still in flight; file regions count by their length).
   std::size_t pending_output() const noexcept { return output_.size() + output_.pending(); }
+
+  // True while the last write could not take everything and the loop waits for the socket
+  // to become writable again (epoll: a short send/sendmsg/sendfile or EAGAIN; io_uring: a
+  // send completed short, or a sendfile is waiting on POLLOUT). Cleared when a write
+  // completes fully. A send merely in flight on io_uring is not "blocked".
+  bool write_blocked() const noexcept { return (flags_ & f_write_blocked) != 0; }
 
   // ------------------------------------------------------------ writing
 
@@ -136,6 +146,24 @@ class connection {
 
   // Sends FIN once the output is written (the peer may keep sending to us).
   result<void> shutdown_write();
+
+  // Drain notification ("tell me when my output has left"). After this call the handler's
+  // on_write_drained(c) runs exactly once, on the loop thread, at the first loop flush
+  // step at which pending_output() is 0 and no send is in flight:
+  //   - bytes written before or after the call and before the callback are included (the
+  //     callback means "everything written so far has been taken by the kernel");
+  //   - if the output is already empty it still runs, at the end of the current loop
+  //     iteration (or of the next one when called from inside the flush step, e.g. from
+  //     on_write_drained itself) -- never re-entrantly inside notify_drained();
+  //   - the write path flushes what was written without waiting for on_data to return,
+  //     so a caller need not also call flush();
+  //   - several calls before the callback coalesce into one callback; call again from
+  //     on_write_drained for the next notification;
+  //   - never after close: if the connection is torn down first (abort, reset, timeout,
+  //     close with output the peer never took) only on_close runs. After close()
+  //     (graceful), the callback runs if the output drains, before on_close.
+  // No-op on a closed connection. No syscall, no allocation.
+  void notify_drained() noexcept;
 
   // Graceful: stop reading, write what is pending, then close the socket (on_close with
   // an empty reason). The write timeout still applies. No-op if already closed/closing.
@@ -203,6 +231,7 @@ class connection {
     f_send_armed = 1u << 15,    // io_uring: a send is in flight
     f_tcp = 1u << 16,
     f_drain_notify = 1u << 17,  // call on_write_drained when the output empties
+    f_poll_out = 1u << 18,      // io_uring: a POLL_ADD(POLLOUT) is in flight (sendfile wait)
   };
   static constexpr std::uint32_t inactive_mask = f_closed | f_closing | f_abort | f_peer_eof | f_peer_hup;
 
