@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -89,6 +91,7 @@ loop_impl::loop_impl(event_loop& owner, const loop_options& options)
 
 loop_impl::~loop_impl() {
   if (!shut_down_) shutdown();
+  unmask_sigpipe();
   backend_.reset();
   for (auto* l : dead_listeners_) delete l;
   ::close(event_fd_);
@@ -113,6 +116,7 @@ void loop_impl::run() {
   backend_->start();
   while (!stop_.load(std::memory_order_acquire)) iterate();
   shutdown();
+  unmask_sigpipe();
 }
 
 void loop_impl::stop() noexcept {
@@ -392,6 +396,10 @@ file_send_result loop_impl::send_file_region(connection& c) {
   // One call takes at most what the kernel allows (0x7ffff000); a non-blocking socket
   // takes what fits in its send buffer.
   constexpr std::size_t max_chunk = 0x7ffff000;
+  // sendfile has no MSG_NOSIGNAL: a peer that has gone would raise SIGPIPE. The loop
+  // thread blocks SIGPIPE from its first sendfile until run() ends and takes back the
+  // pending signal after each EPIPE (see mask_sigpipe / unmask_sigpipe).
+  if (!sigpipe_masked_) mask_sigpipe();
   for (;;) {
     off_t offset = static_cast<off_t>(f.offset);
     const ssize_t n = ::sendfile(c.fd_, f.file->fd(), &offset, std::min(f.length, max_chunk));
@@ -408,10 +416,48 @@ file_send_result loop_impl::send_file_region(connection& c) {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN) return file_send_result::would_block;
+    const int err = errno;
+    if (err == EPIPE) take_sigpipe();
     c.flags_ |= connection::f_peer_hup;
-    teardown(c, system_error_code(errno));
+    teardown(c, system_error_code(err));
     return file_send_result::failed;
   }
+}
+
+namespace {
+sigset_t sigpipe_set() noexcept {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  return set;
+}
+}  // namespace
+
+void loop_impl::mask_sigpipe() noexcept {
+  const sigset_t set = sigpipe_set();
+  sigset_t old;
+  if (::pthread_sigmask(SIG_BLOCK, &set, &old) != 0) return;
+  sigpipe_masked_ = true;
+  sigpipe_was_blocked_ = sigismember(&old, SIGPIPE) == 1;
+}
+
+// Consumes a SIGPIPE pending on this thread (raised by a sendfile to a closed peer).
+void loop_impl::take_sigpipe() noexcept {
+  const sigset_t set = sigpipe_set();
+  sigset_t pending;
+  if (::sigpending(&pending) != 0 || sigismember(&pending, SIGPIPE) != 1) return;
+  const timespec zero{};
+  while (::sigtimedwait(&set, nullptr, &zero) < 0 && errno == EINTR) {
+  }
+}
+
+void loop_impl::unmask_sigpipe() noexcept {
+  if (!sigpipe_masked_) return;
+  sigpipe_masked_ = false;
+  if (sigpipe_was_blocked_) return;
+  take_sigpipe();  // never deliver one of ours when the mask comes back
+  const sigset_t set = sigpipe_set();
+  ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 }
 
 void loop_impl::schedule_flush(connection& c) {

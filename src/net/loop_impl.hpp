@@ -169,6 +169,9 @@ class loop_impl {
   void maybe_finish(connection& c);     // output empty: drained callback, close, FIN
   void request_drain_check(connection& c);  // notify_drained(): check at a flush step
   file_send_result send_file_region(connection& c);  // see file_send_result
+  void mask_sigpipe() noexcept;
+  void take_sigpipe() noexcept;
+  void unmask_sigpipe() noexcept;
   void arm_connection_timer(connection& c, std::int64_t at_most);
   static void connection_timer_fired(timer_node* n, loop_impl& loop);
 
@@ -239,6 +242,8 @@ class loop_impl {
   std::vector<connection*> flush_work_;
   std::vector<connection*> drain_next_;  // notify_drained() during the flush step: next iteration
   bool flushing_ = false;
+  bool sigpipe_masked_ = false;      // SIGPIPE blocked on the loop thread (sendfile)
+  bool sigpipe_was_blocked_ = false; // ... already before: leave the mask as it was
   std::vector<connection*> graveyard_;  // loop references dropped at the end of the iteration
 
   std::vector<listener_state*> listeners_;

@@ -1,9 +1,9 @@
 // Static files (see include/khz/server/static_files.hpp for the behaviour).
+#include <khz/buffer/file_ref.hpp>
 #include <khz/route/path.hpp>
 #include <khz/server/static_files.hpp>
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,6 +58,7 @@ class unique_fd {
   }
   ~unique_fd() { reset(); }
   int get() const noexcept { return fd_; }
+  int release() noexcept { return std::exchange(fd_, -1); }
   explicit operator bool() const noexcept { return fd_ >= 0; }
   void reset() noexcept {
     if (fd_ >= 0) ::close(fd_);
@@ -66,17 +67,6 @@ class unique_fd {
 
  private:
   int fd_ = -1;
-};
-
-// A read-only mapping, unmapped with its last reference (the keep-alive handle of the
-// link_buffer pieces that view it).
-struct file_mapping {
-  void* addr = nullptr;
-  std::size_t length = 0;
-  file_mapping(void* a, std::size_t n) noexcept : addr(a), length(n) {}
-  file_mapping(const file_mapping&) = delete;
-  file_mapping& operator=(const file_mapping&) = delete;
-  ~file_mapping() { ::munmap(addr, length); }
 };
 
 // ====================================================================== content types
@@ -379,8 +369,8 @@ void read_into(context& c, unsigned status, std::string_view type, int fd, std::
 }
 
 // The one step that puts bytes [offset, offset + length) of `fd` on the wire as the body
-// of `status`. Today: a read for small pieces, an mmap linked into the response stream for
-// larger ones. A sendfile(2) path in the net layer would replace this function only.
+// of `status`: a read for small pieces, a file region (sent with sendfile(2) by the net
+// layer) for larger ones.
 task<> send_file_range(context& c, unsigned status, std::string_view type, unique_fd fd, std::uint64_t offset,
                        std::uint64_t length, const static_options& o) {
   if (c.request().method() == method::head) {
@@ -393,37 +383,17 @@ task<> send_file_range(context& c, unsigned status, std::string_view type, uniqu
     read_into(c, status, type, fd.get(), offset, static_cast<std::size_t>(length));
     co_return;
   }
-  static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-  const std::uint64_t map_offset = offset - offset % page;
-  const std::uint64_t delta = offset - map_offset;
-  if (delta + length > std::numeric_limits<std::size_t>::max()) {
-    c.string(500, "file too large to map\n");
+  if (length > std::numeric_limits<std::size_t>::max()) {
+    c.string(500, "file too large\n");
     co_return;
   }
-  const auto map_length = static_cast<std::size_t>(delta + length);
-  void* addr = ::mmap(nullptr, map_length, PROT_READ, MAP_PRIVATE, fd.get(), static_cast<off_t>(map_offset));
-  if (addr == MAP_FAILED) {
-    c.string(500, "file could not be mapped\n");
-    co_return;
-  }
-  fd.reset();  // the mapping keeps the file's pages reachable
-  (void)::madvise(addr, map_length, MADV_SEQUENTIAL);
-  const auto mapping = std::make_shared<const file_mapping>(addr, map_length);
-  const char* base = static_cast<const char*>(addr) + delta;
-
-  auto w = c.stream(status, type, length);
-  const std::uint64_t chunk = std::max<std::size_t>(o.chunk_size, 1);
-  for (std::uint64_t at = 0; at < length;) {
-    const auto n = static_cast<std::size_t>(std::min(chunk, length - at));
-    link_buffer piece;
-    piece.append_external({base + at, n}, mapping);
-    w.write(std::move(piece));
-    at += n;
-    if (at < length) {
-      if (!co_await w.flush()) co_return;  // the client is gone: the pieces drop the mapping
-    }
-  }
-  (void)co_await w.finish();
+  // The region holds the descriptor (a shared file_ref) until the connection has sent
+  // it or dropped it; no byte of the file passes through user memory. The body flows
+  // through the serializer and the connection's output unchanged (a link_buffer node).
+  link_buffer body;
+  body.append_file(std::make_shared<const file_ref>(fd.release()), offset, static_cast<std::size_t>(length));
+  c.data(status, type, std::move(body));
+  co_return;
 }
 
 // Answers with an opened regular file (validators, conditionals, ranges).
@@ -479,13 +449,6 @@ struct dir_state {
   std::string root;  // realpath of the root, no trailing '/' (unless it is "/")
   static_options options;
 };
-
-void check_options(const static_options& o) {
-  if (o.chunk_size == 0) {
-    throw std::invalid_argument("khz static files: static_options::chunk_size is 0; give a positive piece size "
-                                "(the default is 256 KiB)");
-  }
-}
 
 bool has_dotdot_segment(std::string_view p) noexcept {
   while (!p.empty()) {
@@ -576,7 +539,6 @@ void register_file(Target& t, std::string_view route, std::string path, static_o
     throw std::invalid_argument("khz::static_file(\"" + std::string(route) + "\"): the file path is empty; "
                                 "give the path of the file to serve");
   }
-  check_options(options);
   auto st = std::make_shared<const file_state>(file_state{std::move(path), std::move(options)});
   auto h = [st](context& c) { return serve_file_request(c, st); };
   t.get(route, h).name("static_file");
@@ -585,7 +547,6 @@ void register_file(Target& t, std::string_view route, std::string path, static_o
 
 template <class Target>
 void register_dir(Target& t, std::string_view prefix, std::string root, static_options options) {
-  check_options(options);
   unsigned error = 0;
   std::string resolved = root.empty() ? std::string() : resolve(root, error);
   struct stat sb {};

@@ -196,5 +196,33 @@ TEST_P(sendfile_test, a_peer_reset_during_sendfile_closes_cleanly) {
   EXPECT_EQ(h.drained.load(), 0);
 }
 
+TEST_P(sendfile_test, a_peer_closing_mid_sendfile_raises_no_sigpipe) {
+  // sendfile(2) has no MSG_NOSIGNAL: without the loop's SIGPIPE handling the test process
+  // would die here (the default action of SIGPIPE).
+  fd_leak_guard guard;
+  constexpr std::size_t size = 16u << 20;
+  temp_file tf(pattern(size));
+  for (int round = 0; round < 3; ++round) {
+    file_writer h;
+    h.fill = [&](connection& c) {
+      auto f = file_ref::open(tf.path);
+      ASSERT_TRUE(f.has_value());
+      c.output().append_file(*f, 0, size);
+      ASSERT_TRUE(c.flush().has_value());
+    };
+    loop_thread lt(options());
+    address a = listen_local(lt, h);
+    lt.start();
+    int fd = connect_to(a);
+    ASSERT_GE(fd, 0);
+    char buf[4096];
+    ASSERT_GT(::recv(fd, buf, sizeof buf, 0), 0);
+    ::close(fd);  // unread bytes: the kernel answers further segments with RST, then EPIPE
+    ASSERT_TRUE(wait_until([&] { return h.closed.load(); }));
+    EXPECT_TRUE(h.reason);
+    lt.stop();
+  }
+}
+
 }  // namespace
 }  // namespace khz::test

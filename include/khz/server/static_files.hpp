@@ -33,17 +33,17 @@
 // Consequence of the double decoding: a file whose name holds "%xx" itself cannot be
 // reached through static_dir.
 //
-// Body transmission: zero copy. A file larger than small_file_limit is mmap'd, and the
-// mapping is linked into the response stream (link_buffer::append_external; the mapping is
-// unmapped when the connection has sent or dropped the last piece), chunk_size bytes at a
-// time with co_await flush() between pieces, so a slow client holds at most the server's
-// write high-water mark of the connection's output. Smaller files are read into the body
-// (one pread). The file descriptor is closed before the first byte is sent.
+// Body transmission: zero copy. A file (or range) larger than small_file_limit becomes a
+// file region of the response body (link_buffer::append_file over a shared file_ref that
+// owns the descriptor): the connection sends it with sendfile(2) once the bytes before it
+// (the head, earlier pipelined responses) are out, so no byte of it passes through user
+// memory and a slow client costs no buffer. The descriptor is closed when the region has
+// been sent or the connection dropped it. Smaller files are read into the body (one pread).
+// A file truncated while its region is being sent closes that connection (the client sees
+// a short body); the server is unaffected.
 //
-// Caveats: file I/O (realpath, open, fstat, pread, page faults of the mapping) runs on
-// the event loop: put static files on a local disk. A file truncated while it is being
-// served through a mapping raises SIGBUS in the server: replace served files atomically
-// (write a new file, rename() it over the old one) instead of rewriting them in place.
+// Caveats: file-system calls (realpath, open, fstat, pread) and sendfile's reads of the
+// page cache run on the event loop: put static files on a local disk.
 //
 // Lifetimes: the options and paths are copied into the registered handlers; nothing
 // refers to the caller's arguments after the call returns.
@@ -77,10 +77,8 @@ struct static_options {
   // Follow symlinks whose target stays inside the root (static_dir only; a symlink out of
   // the root is always refused).
   bool follow_symlinks = true;
-  // Files up to this size are read into the body; larger ones are mapped and streamed.
+  // Files up to this size are read into the body; larger ones are sent with sendfile(2).
   std::size_t small_file_limit = 16 * 1024;
-  // Bytes linked into the stream between two flush() calls (backpressure granularity).
-  std::size_t chunk_size = 256 * 1024;
 
   static_options& with_index(std::string v) { index = std::move(v); return *this; }
   static_options& with_content_type(std::string ext, std::string type) {
@@ -91,18 +89,17 @@ struct static_options {
   static_options& with_max_age(std::chrono::seconds v) { max_age = v; return *this; }
   static_options& with_follow_symlinks(bool v) { follow_symlinks = v; return *this; }
   static_options& with_small_file_limit(std::size_t v) { small_file_limit = v; return *this; }
-  static_options& with_chunk_size(std::size_t v) { chunk_size = v; return *this; }
 };
 
 // Serves the file at `path` for GET and HEAD of `route`. The file is opened at each request
 // (it may be replaced or appear later: a missing file is a 404, not a setup error).
-// Throws std::invalid_argument when `path` is empty or chunk_size is 0.
+// Throws std::invalid_argument when `path` is empty.
 void static_file(router& r, std::string_view route, std::string path, static_options options = {});
 void static_file(route_group& g, std::string_view route, std::string path, static_options options = {});
 
 // Serves the tree under `root` for GET and HEAD of "<prefix>/*filepath". Throws
 // std::invalid_argument when `root` does not name a directory (resolved once here, with
-// realpath: moving the root later is not followed) or chunk_size is 0.
+// realpath: moving the root later is not followed).
 void static_dir(router& r, std::string_view prefix, std::string root, static_options options = {});
 void static_dir(route_group& g, std::string_view prefix, std::string root, static_options options = {});
 
