@@ -115,17 +115,52 @@ void context::abandon_stream() noexcept {
   }
 }
 
+namespace {
+// Content types common enough to be referred to rather than copied into the response's
+// arena (a static string outlives every response).
+constexpr std::string_view common_content_types[] = {
+    "text/plain",
+    "text/plain; charset=utf-8",
+    "text/html; charset=utf-8",
+    "application/json",
+    "application/json; charset=utf-8",
+    "application/octet-stream",
+};
+}  // namespace
+
+void context::set_content_type(std::string_view content_type) {
+  if (content_type.empty()) return;
+  headers& h = response_.headers();
+  if (h.find(known_field::content_type) != nullptr) {
+    h.set("Content-Type", content_type);  // replaces every earlier one
+    return;
+  }
+  // The usual case, a response without one yet: no search to erase, no copy of the name,
+  // no classifying it again.
+  std::string_view value = detail::http_chars::trim_ows(content_type);
+  bool common = false;
+  for (std::string_view c : common_content_types) {
+    if (c == value) {
+      value = c;
+      common = true;
+      break;
+    }
+  }
+  if (!common) value = h.arena().store(value);
+  h.push(header_field{"Content-Type", value, known_field::content_type});
+}
+
 void context::data(unsigned code, std::string_view content_type, std::string_view bytes) {
   abandon_stream();
   response_.set_status(code);
-  if (!content_type.empty()) response_.headers().set("Content-Type", content_type);
+  set_content_type(content_type);
   response_.set_body(bytes);
 }
 
 void context::data(unsigned code, std::string_view content_type, link_buffer&& bytes) {
   abandon_stream();
   response_.set_status(code);
-  if (!content_type.empty()) response_.headers().set("Content-Type", content_type);
+  set_content_type(content_type);
   response_.set_body(std::move(bytes));
 }
 
@@ -162,7 +197,9 @@ void throw_no_runtime(const char* what) {
 }  // namespace detail
 
 void context::begin_request(std::string_view peer_ip, const client_ip_resolver* ip_rules) noexcept {
-  path_ = request_.path();
+  const request_target target = request_.split();  // once: dispatch() uses both parts
+  path_ = target.path;
+  query_ = target.query;
   ip_rules_ = ip_rules;
   remote_ip_len_ = std::min(peer_ip.size(), sizeof(remote_ip_));
   std::memcpy(remote_ip_, peer_ip.data(), remote_ip_len_);
@@ -179,6 +216,7 @@ void context::end_request() noexcept {
   match_.location.clear();
   match_.allow.clear();
   path_ = {};
+  query_ = {};
   cancelled_ = false;
   response_ready_ = false;
   stream_backend_ = nullptr;
@@ -191,7 +229,7 @@ KHZ_END_NAMESPACE
 KHZ_BEGIN_NAMESPACE
 
 bool context::dispatch(const router& r, void (*done)(void*), void* arg) {
-  r.match(request_.method_name(), path_, request_.query(), match_);
+  r.match(request_.method_name(), path_, query_, match_);
   switch (match_.kind) {
     case route_match_kind::redirect:
       response_.set_status(static_cast<unsigned>(match_.status));

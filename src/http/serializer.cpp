@@ -3,6 +3,7 @@
 #include <khz/http/serializer.hpp>
 #include <khz/http/status.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <ctime>
@@ -20,43 +21,71 @@ void put2(char* p, int v) noexcept {
   p[1] = static_cast<char>('0' + v % 10);
 }
 
-// Sizes, then writes, a head into one reserved span: no reallocation, one commit.
+// Writes a head into a span reserved for an upper bound of its size: one reserve, one
+// pass over the fields, one commit of the bytes written.
 class head_writer {
  public:
+  explicit head_writer(char* out) noexcept : begin_(out), p_(out) {}
   void add(std::string_view s) noexcept {
-    if (out_ != nullptr && !s.empty()) {
-      std::memcpy(out_ + size_, s.data(), s.size());
-    }
-    size_ += s.size();
+    if (s.empty()) return;  // data() may be null
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
   }
-  void add_number(std::uint64_t v) noexcept {
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    add(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
-  }
-  void start(char* out) noexcept {
-    out_ = out;
-    size_ = 0;
-  }
-  std::size_t size() const noexcept { return size_; }
+  void add_number(std::uint64_t v) noexcept { p_ = std::to_chars(p_, p_ + max_number, v).ptr; }
+  std::size_t size() const noexcept { return static_cast<std::size_t>(p_ - begin_); }
+
+  static constexpr std::size_t max_number = 20;  // digits of UINT64_MAX
 
  private:
-  char* out_ = nullptr;
-  std::size_t size_ = 0;
+  char* begin_;
+  char* p_;
 };
 
-bool valid_fields(const headers& h) noexcept {
-  for (const header_field& f : h)
-    if (!detail::http_chars::is_token(f.name) || !detail::http_chars::all_of_class(f.value, detail::http_chars::cc_field_vchar)) return false;
+// A field value: VCHAR / obs-text / SP / HTAB (no CR, LF, NUL or other control byte),
+// eight bytes a step.
+bool field_value_ok(std::string_view s) noexcept {
+  namespace sw = detail::http_chars::swar;
+  constexpr std::uint64_t del = sw::ones * 0x7f;
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    const std::uint64_t x = sw::load(s.data() + i);
+    if (sw::any_below(x, 0x20) || sw::any_zero(x ^ del)) {
+      if (!detail::http_chars::all_of_class(s.substr(i, 8), detail::http_chars::cc_field_vchar)) return false;
+    }
+  }
+  return detail::http_chars::all_of_class(s.substr(i), detail::http_chars::cc_field_vchar);
+}
+
+// Checks every field (a token name, a clean value) and adds the bytes they take on the
+// wire to `bytes`. False: a field is refused.
+bool scan_fields(const headers& h, std::size_t& bytes) noexcept {
+  for (const header_field& f : h) {
+    if (!detail::http_chars::is_token(f.name) || !field_value_ok(f.value)) return false;
+    bytes += f.name.size() + f.value.size() + 4;  // ": " and CRLF
+  }
   return true;
 }
 
 enum class framing { none, length, chunked };
 
-// Fields, framing, Connection and Date; shared by requests and responses.
+constexpr std::string_view server_prefix = "Server: ";
+
+// Room the lines write_fields() adds after the fields may take.
+std::size_t extra_lines_bound(const date_cache* date, std::string_view server) noexcept {
+  std::size_t n = std::string_view("Content-Length: \r\n").size() + head_writer::max_number;
+  n = std::max(n, std::string_view("Transfer-Encoding: chunked\r\n").size());
+  n += std::string_view("Connection: keep-alive\r\n").size();
+  if (date != nullptr) n += date->field_line().size();
+  if (!server.empty()) n += server_prefix.size() + server.size() + 2;
+  return n + 2;  // the empty line
+}
+
+// Fields, framing, Connection, Date and Server; shared by requests and responses.
 template <class W>
-void write_fields(W& w, const message_base& m, framing fr, std::uint64_t length, const date_cache* date) {
+void write_fields(W& w, const message_base& m, framing fr, std::uint64_t length, const date_cache* date,
+                  std::string_view server) {
   bool has_date = false;
+  bool has_server = false;
   bool listed_close = false;
   bool listed_keep_alive = false;
   for (const header_field& f : m.headers()) {
@@ -67,8 +96,9 @@ void write_fields(W& w, const message_base& m, framing fr, std::uint64_t length,
         if (detail::http_chars::iequals(t, "keep-alive")) listed_keep_alive = true;
         return true;
       });
-    } else if (f.id == known_field::other && f.name.size() == 4 && detail::http_chars::iequals(f.name, "date")) {
-      has_date = true;
+    } else if (f.id == known_field::other) {
+      if (f.name.size() == 4 && detail::http_chars::iequals(f.name, "date")) has_date = true;
+      if (f.name.size() == 6 && detail::http_chars::iequals(f.name, "server")) has_server = true;
     }
     w.add(f.name);
     w.add(": ");
@@ -85,19 +115,21 @@ void write_fields(W& w, const message_base& m, framing fr, std::uint64_t length,
   if (!m.keep_alive() && !listed_close) w.add("Connection: close\r\n");
   if (m.keep_alive() && m.version().minor == 0 && !listed_keep_alive) w.add("Connection: keep-alive\r\n");
   if (date != nullptr && !has_date) w.add(date->field_line());
+  if (!server.empty() && !has_server) {
+    w.add(server_prefix);
+    w.add(server);
+    w.add("\r\n");
+  }
   w.add("\r\n");
 }
 
+// Reserves `bound` bytes, lets write_head fill them, commits what it wrote.
 template <class F>
-void emit(link_buffer& out, F&& write_head) {
-  head_writer sizing;
-  write_head(sizing);
-  std::size_t n = sizing.size();
-  std::span<char> room = out.reserve(n);
-  head_writer w;
-  w.start(room.data());
+void emit(link_buffer& out, std::size_t bound, F&& write_head) {
+  std::span<char> room = out.reserve(bound);
+  head_writer w(room.data());
   write_head(w);
-  out.commit(n);
+  out.commit(w.size());
 }
 
 template <class W>
@@ -168,8 +200,9 @@ bool date_cache::update(std::chrono::system_clock::time_point now) noexcept {
 
 result<void> write_response_head(link_buffer& out, const response& res, std::optional<std::uint64_t> content_length,
                                  const write_options& options) {
+  std::size_t bound = 0;
   if (!is_valid_status(res.status_code()) || !detail::http_chars::all_of_class(res.reason(), detail::http_chars::cc_reason) ||
-      !valid_fields(res.headers()))
+      !scan_fields(res.headers(), bound) || !field_value_ok(options.server))
     return errc::invalid_argument;
   if (res.chunked() && res.version().minor == 0) return errc::invalid_argument;  // no chunked in HTTP/1.0
   framing fr = framing::none;
@@ -177,15 +210,18 @@ result<void> write_response_head(link_buffer& out, const response& res, std::opt
     if (res.chunked()) fr = framing::chunked;
     else if (content_length) fr = framing::length;
   }
-  emit(out, [&](head_writer& w) {
+  // "HTTP/1.1 " code " " reason CRLF
+  bound += 9 + 3 + 1 + res.reason().size() + 2 + extra_lines_bound(options.date, options.server);
+  emit(out, bound, [&](head_writer& w) {
     write_status_line(w, res);
-    write_fields(w, res, fr, content_length.value_or(0), options.date);
+    write_fields(w, res, fr, content_length.value_or(0), options.date, options.server);
   });
   return {};
 }
 
 result<void> write_response(link_buffer& out, response& res, const write_options& options) {
-  if (res.chunked() && !valid_fields(res.trailers())) return errc::invalid_argument;
+  std::size_t trailer_bytes = 0;
+  if (res.chunked() && !scan_fields(res.trailers(), trailer_bytes)) return errc::invalid_argument;
   res.body().flush();
   const bool no_body = status_forbids_body(res.status_code());
   const std::uint64_t length = no_body ? 0 : res.body().size();
@@ -204,23 +240,27 @@ result<void> write_response(link_buffer& out, response& res, const write_options
 }
 
 result<void> write_request_head(link_buffer& out, const request& req, std::optional<std::uint64_t> content_length) {
+  std::size_t bound = 0;
   if (!is_method_token(req.method_name()) || req.target().empty() ||
-      !detail::http_chars::all_of_class(req.target(), detail::http_chars::cc_target) || !valid_fields(req.headers()))
+      !detail::http_chars::all_of_class(req.target(), detail::http_chars::cc_target) || !scan_fields(req.headers(), bound))
     return errc::invalid_argument;
   if (req.chunked() && req.version().minor == 0) return errc::invalid_argument;  // no chunked in HTTP/1.0
   framing fr = req.chunked() ? framing::chunked : content_length ? framing::length : framing::none;
-  emit(out, [&](head_writer& w) {
+  // method " " target " HTTP/1.x" CRLF
+  bound += req.method_name().size() + 1 + req.target().size() + 11 + extra_lines_bound(nullptr, {});
+  emit(out, bound, [&](head_writer& w) {
     w.add(req.method_name());
     w.add(" ");
     w.add(req.target());
     w.add(req.version().minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
-    write_fields(w, req, fr, content_length.value_or(0), nullptr);
+    write_fields(w, req, fr, content_length.value_or(0), nullptr, {});
   });
   return {};
 }
 
 result<void> write_request(link_buffer& out, request& req, const write_options& options) {
-  if (req.chunked() && !valid_fields(req.trailers())) return errc::invalid_argument;
+  std::size_t trailer_bytes = 0;
+  if (req.chunked() && !scan_fields(req.trailers(), trailer_bytes)) return errc::invalid_argument;
   req.body().flush();
   const std::uint64_t length = req.body().size();
   const khz::method m = req.method();

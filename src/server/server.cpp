@@ -75,12 +75,24 @@ struct server_loop_state {
   server_state* srv = nullptr;
   event_loop* loop = nullptr;
   date_cache date;
+  std::int64_t date_checked = -1;  // loop time (steady ns) of the last date.update()
   std::vector<std::unique_ptr<context>> contexts;  // every context this loop made
   std::vector<context*> free_contexts;
   server_http_conn* conns = nullptr;                      // open or finishing connections
   std::atomic<std::size_t> conn_count{0};
   std::vector<listener*> listeners;
   bool draining = false;
+
+  // The Date cache, re-checked against the wall clock once per loop iteration (the
+  // loop's cached time moves once per iteration), not once per response.
+  const date_cache* current_date() noexcept {
+    const std::int64_t now = steady_ns(loop->now());
+    if (now != date_checked) {
+      date_checked = now;
+      date.update(std::chrono::system_clock::now());
+    }
+    return &date;
+  }
 
   context* acquire() {
     if (!free_contexts.empty()) {
@@ -254,6 +266,7 @@ struct server_state final : connection_handler, stream_backend {
     h.in_process = true;
     connection& c = *h.conn;
     link_buffer& in = c.input();
+    std::int64_t now = 0;
     while (!h.closed) {
       if (h.body_ctx != nullptr) {  // a streamed body goes on even when no request follows
         if (!feed_body(h)) break;
@@ -267,7 +280,8 @@ struct server_state final : connection_handler, stream_backend {
       if (h.parsing == nullptr) {
         if (in.empty()) break;
         h.parsing = h.ls->acquire();
-        h.request_started = steady_ns(h.ls->loop->now());
+        if (now == 0) now = steady_ns(h.ls->loop->now());  // the loop's time, fixed for this call
+        h.request_started = now;
       }
       parse_status st = h.parser.parse(in, h.parsing->request());
       if (st == parse_status::need_more) break;
@@ -599,15 +613,7 @@ struct server_state final : connection_handler, stream_backend {
       res.set_keep_alive(keep);
       res.set_chunked(st.mode == detail::response_stream_state::framing::chunked && !st.unframed);
       if (http10) res.set_version(http_version{1, 0});
-      if (!opts.server_name.empty() && res.headers().find("Server") == nullptr) {
-        res.headers().add_view("Server", opts.server_name);
-      }
-      write_options wo;
-      if (opts.date_header) {
-        h.ls->date.update(std::chrono::system_clock::now());
-        wo.date = &h.ls->date;
-      }
-      wo.request_method = req.method();
+      write_options wo = response_options(h, req);
       std::optional<std::uint64_t> length;
       if (st.mode == detail::response_stream_state::framing::length) length = st.content_length;
       if (auto r = write_response_head(out, res, length, wo); !r) {
@@ -617,6 +623,7 @@ struct server_state final : connection_handler, stream_backend {
         res.set_chunked(false);
         res.set_keep_alive(false);
         res.set_body(std::string_view("500 Internal Server Error: invalid response header\n"));
+        wo.server = {};  // it may be the invalid field
         (void)write_response(out, res, wo);
         st.head_sent = true;
         st.ended = true;
@@ -687,6 +694,16 @@ struct server_state final : connection_handler, stream_backend {
     if (!st.ended) write_stream(h, ctx, true, h.queue.size() - h.head);
   }
 
+  // The serializer's options for a response to `req`: Date (cached per loop iteration)
+  // and Server (added by the serializer when the handler set none).
+  write_options response_options(server_http_conn& h, const request& req) noexcept {
+    write_options wo;
+    if (opts.date_header) wo.date = h.ls->current_date();
+    wo.server = opts.server_name;
+    wo.request_method = req.method();
+    return wo;
+  }
+
   void write_response_of(server_http_conn& h, context& ctx) {
     response& res = ctx.response();
     const request& req = ctx.request();
@@ -697,21 +714,14 @@ struct server_state final : connection_handler, stream_backend {
     bool keep = opts.keep_alive && req.keep_alive() && res.keep_alive() && !last;
     res.set_keep_alive(keep);
     if (req.version() == http_version{1, 0}) res.set_version(http_version{1, 0});
-    if (!opts.server_name.empty() && res.headers().find("Server") == nullptr) {
-      res.headers().add_view("Server", opts.server_name);
-    }
-    write_options wo;
-    if (opts.date_header) {
-      h.ls->date.update(std::chrono::system_clock::now());
-      wo.date = &h.ls->date;
-    }
-    wo.request_method = req.method();
+    write_options wo = response_options(h, req);
     if (auto r = write_response(h.conn->output(), res, wo); !r) {
       // A handler set a field the serializer refuses (header injection): answer 500.
       res.clear();
       res.set_status(500);
       res.set_keep_alive(keep);
       res.set_body(std::string_view("500 Internal Server Error: invalid response header\n"));
+      wo.server = {};  // it may be the invalid field
       (void)write_response(h.conn->output(), res, wo);
     }
     if (!keep) {

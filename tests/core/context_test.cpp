@@ -175,6 +175,43 @@ TEST(context, response_helpers) {
   EXPECT_EQ(h.header_count("X-Many"), 2u);
 }
 
+TEST(context, data_leaves_exactly_one_content_type) {
+  khz::router r;
+  r.get("/twice", [](context& c) {
+    c.data(200, "text/plain", std::string_view("a"));
+    c.data(201, "application/json", std::string_view("{}"));  // replaces the first answer
+  });
+  r.get("/preset", [](context& c) {
+    c.set_header("content-type", "text/html; charset=utf-8");
+    c.data(200, "text/plain", std::string_view("x"));
+  });
+  r.get("/custom", [](context& c) {
+    std::string type = " text/csv; header=present ";  // gone when the handler returns
+    c.data(200, type, std::string_view("a,b"));
+  });
+  r.get("/none", [](context& c) { c.data(200, "", std::string_view("raw")); });
+
+  auto twice = perform_request(r, khz::testing::test_request("GET", "/twice"));
+  EXPECT_EQ(twice.status(), 201u);
+  EXPECT_EQ(twice.header_count("Content-Type"), 1u);
+  EXPECT_EQ(twice.header("Content-Type"), "application/json");
+  EXPECT_EQ(twice.body(), "{}");
+
+  auto preset = perform_request(r, khz::testing::test_request("GET", "/preset"));
+  EXPECT_EQ(preset.header_count("Content-Type"), 1u);
+  EXPECT_EQ(preset.header("Content-Type"), "text/plain");
+
+  auto custom = perform_request(r, khz::testing::test_request("GET", "/custom"));
+  EXPECT_EQ(custom.header_count("Content-Type"), 1u);
+  EXPECT_EQ(custom.header("Content-Type"), "text/csv; header=present") << "copied, without the padding";
+  ASSERT_NE(custom.ctx().response().headers().find(khz::known_field::content_type), nullptr)
+      << "found by its known kind too";
+
+  auto none = perform_request(r, khz::testing::test_request("GET", "/none"));
+  EXPECT_EQ(none.header_count("Content-Type"), 0u);
+  EXPECT_EQ(none.body(), "raw");
+}
+
 TEST(context, set_cookie_writes_every_attribute) {
   khz::router r;
   r.get("/login", [](context& c) {

@@ -171,6 +171,76 @@ TEST_P(server_test, get_and_keep_alive) {
   s.shutdown(1s);
 }
 
+TEST_P(server_test, server_field_from_the_options_unless_the_handler_set_one) {
+  {
+    khz::server s(options());
+    s.get("/own", [](context& c) {
+      c.set_header("server", "mine");
+      c.string(200, "own");
+    });
+    s.get("/default", [](context& c) { c.string(200, "default"); });
+    start(s);
+    raw_client c(port_);
+    ASSERT_TRUE(c.send(get("/own") + get("/default")));
+    khz::response own;
+    ASSERT_TRUE(c.read_response(own));
+    EXPECT_EQ(own.headers().count("Server"), 1u);
+    EXPECT_EQ(own.headers().get("Server"), "mine");
+    khz::response def;
+    ASSERT_TRUE(c.read_response(def));
+    EXPECT_EQ(def.headers().count("Server"), 1u);
+    EXPECT_EQ(def.headers().get("Server"), "khz");
+    s.shutdown(1s);
+  }
+  {
+    khz::server s(options().with_server_name("").with_date_header(false));
+    s.get("/", [](context& c) { c.string(200, "bare"); });
+    start(s);
+    raw_client c(port_);
+    ASSERT_TRUE(c.send(get("/")));
+    khz::response r;
+    ASSERT_TRUE(c.read_response(r));
+    EXPECT_EQ(body_of(r), "bare");
+    EXPECT_FALSE(r.headers().contains("Server"));
+    EXPECT_FALSE(r.headers().contains("Date"));
+    s.shutdown(1s);
+  }
+  {
+    // A server name that would inject a field is refused like a handler's bad field.
+    khz::server s(options().with_server_name("khz\r\nX-Injected: 1"));
+    s.get("/", [](context& c) { c.string(200, "never"); });
+    start(s);
+    raw_client c(port_);
+    ASSERT_TRUE(c.send(get("/")));
+    khz::response r;
+    ASSERT_TRUE(c.read_response(r));
+    EXPECT_EQ(r.status_code(), 500u);
+    EXPECT_FALSE(r.headers().contains("X-Injected"));
+    EXPECT_FALSE(r.headers().contains("Server"));
+    s.shutdown(1s);
+  }
+}
+
+TEST_P(server_test, date_field_follows_the_clock_on_a_busy_connection) {
+  khz::server s(options());
+  s.get("/", [](context& c) { c.string(200, "tick"); });
+  start(s);
+  raw_client c(port_);
+  ASSERT_TRUE(c.send(get("/")));
+  khz::response first;
+  ASSERT_TRUE(c.read_response(first));
+  const std::string first_date(first.headers().get("Date"));
+  EXPECT_EQ(first_date.size(), 29u);  // "Sun, 06 Nov 1994 08:49:37 GMT"
+  std::this_thread::sleep_for(1100ms);
+  ASSERT_TRUE(c.send(get("/") + get("/")));
+  for (int i = 0; i < 2; ++i) {
+    khz::response r;
+    ASSERT_TRUE(c.read_response(r));
+    EXPECT_NE(r.headers().get("Date"), first_date) << "a second later the Date field moved on";
+  }
+  s.shutdown(1s);
+}
+
 TEST_P(server_test, hundred_pipelined_requests_in_one_write) {
   khz::server s(options());
   s.get("/n/:i", [](context& c) { c.string(200, "{}", c.param("i")); });

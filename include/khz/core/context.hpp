@@ -221,6 +221,7 @@ class context : public basic_context<context> {
   response_writer start_stream(unsigned code, std::string_view content_type, detail::response_stream_state::framing mode,
                                std::uint64_t length);
   void abandon_stream() noexcept;
+  void set_content_type(std::string_view content_type);
   static void chain_finished(void* self);
   void finish_dispatch() noexcept;
   void fail_with_500(std::exception_ptr e) noexcept;
@@ -229,6 +230,7 @@ class context : public basic_context<context> {
   khz::response response_;
   router::match_type match_;
   std::string_view path_;
+  std::string_view query_;  // of the target, split once by begin_request()
   std::string scratch_;  // decoding buffer, capacity reused
   const client_ip_resolver* ip_rules_ = nullptr;
   char remote_ip_[46] = {};  // INET6_ADDRSTRLEN

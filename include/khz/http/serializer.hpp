@@ -4,10 +4,11 @@
 // batch of pipelined responses.
 //
 // Output is appended as written-not-flushed bytes (link_buffer::append / commit); the
-// caller calls out.flush() when the batch is ready. A head is written with one reserve
-// of its exact size (status line from a precomputed table, fields, framing, cached
-// Date). A body up to `copy_threshold` bytes is copied next to the head (one iovec);
-// a larger one is linked into the output without a copy, and leaves the message.
+// caller calls out.flush() when the batch is ready. A head is written in one pass into
+// one reserve of an upper bound of its size (status line from a precomputed table,
+// fields, framing, cached Date, the caller's Server value). A body up to
+// `copy_threshold` bytes is copied next to the head (one iovec); a larger one is linked
+// into the output without a copy, and leaves the message.
 //
 // Framing is the serializer's job: Content-Length and Transfer-Encoding fields set by
 // the caller are ignored and replaced by what the message needs:
@@ -19,8 +20,8 @@
 // Connection: "close" is added when keep_alive() is false (unless the caller listed it),
 // "keep-alive" for an HTTP/1.0 message that keeps the connection.
 //
-// Errors: a field name that is not a token, or a value or reason phrase holding CR, LF
-// or another control byte (header injection), is refused with errc::invalid_argument
+// Errors: a field name that is not a token, or a value (write_options::server included)
+// or reason phrase holding CR, LF or another control byte (header injection), is refused with errc::invalid_argument
 // and nothing is written.
 
 #include <khz/base/config.hpp>
@@ -63,6 +64,8 @@ struct write_options {
   const date_cache* date = nullptr;          // adds a Date field when the message has none
   khz::method request_method = method::get;  // responses: HEAD gets no body
   std::size_t copy_threshold = 4096;         // bodies up to this size are copied
+  std::string_view server = {};              // responses: a Server field with this value when
+                                             // the message has none (empty: none); not copied
 };
 
 // Writes the whole response (head, framing, body, trailers). The body leaves `res`
