@@ -9,8 +9,9 @@
 //     refilled with a fresh block from the pool. On kernels before 6.0 (no multishot
 //     recv) the same recv is single-shot and re-armed after each completion;
 //   - read backpressure: the recv is cancelled (and not re-armed) while the input is over
-//     its limit; bytes already completed by the kernel are kept, so the input can exceed
-//     the limit by at most what the buffer ring holds;
+//     its limit. The recv is multishot only while the connection has room for a whole
+//     ring of buffers; nearer the limit it is single-shot and asks for at most the room
+//     left (see arm_recv), so the input stays within max_input_bytes;
 //   - send: one send (one block) or sendmsg (several) per connection in flight, prepared
 //     by the loop's flush; the kernel waits for writability itself;
 //   - wake-ups: a read on the loop's eventfd;
@@ -179,6 +180,7 @@ class uring_backend final : public backend {
     buf_count_ = std::bit_ceil(std::clamp(o.uring_buffer_count, 16u, 32768u));
     buf_size_ = static_cast<unsigned>(std::clamp<std::size_t>(o.uring_buffer_size, 512, std::size_t{1} << 20));
     buf_mask_ = static_cast<unsigned>(io_uring_buf_ring_mask(buf_count_));
+    ring_bytes_ = std::size_t{buf_count_} * buf_size_;
     br_ = map_buf_ring(buf_count_, br_bytes_);
     if (br_ == nullptr) {
       int err = errno;
@@ -253,12 +255,22 @@ class uring_backend final : public backend {
     if (!(c.flags_ & connection::f_read_paused)) {
       // A recv whose cancellation is still in flight is re-armed when it completes.
       if (!(c.flags_ & connection::f_recv_armed)) arm_recv(c);
-    } else if ((c.flags_ & connection::f_recv_armed) && !(c.flags_ & connection::f_recv_cancel)) {
-      io_uring_sqe* sqe = get_sqe();
-      io_uring_prep_cancel64(sqe, tagged(&c, tag_recv), 0);
-      io_uring_sqe_set_data64(sqe, tag_ignore);
-      c.flags_ |= connection::f_recv_cancel;
+    } else {
+      cancel_recv(c);
     }
+  }
+
+  void cancel_recv(connection& c) {
+    if (!(c.flags_ & connection::f_recv_armed) || (c.flags_ & connection::f_recv_cancel)) return;
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, tagged(&c, tag_recv), 0);
+    io_uring_sqe_set_data64(sqe, tag_ignore);
+    c.flags_ |= connection::f_recv_cancel;
+  }
+
+  // Bytes the connection may still take before read backpressure stops it.
+  static std::size_t input_room(const connection& c) noexcept {
+    return c.max_input_ - std::min(c.max_input_, c.input_.size());
   }
 
   void flush(connection& c) override {
@@ -434,12 +446,27 @@ class uring_backend final : public backend {
     ++in_flight_;
   }
 
+  // Read backpressure with provided buffers: once the kernel runs a multishot recv, it
+  // fills as many ring buffers as the socket has data for before the loop sees a single
+  // completion, so a pause (a cancellation) lands up to a whole ring late. The recv is
+  // therefore multishot only while the connection has room for a whole ring
+  // (max_input_bytes - input size >= buffer count x buffer size); nearer to the limit it
+  // is a single-shot recv asking for at most the room left (and one buffer), re-armed per
+  // completion, and a multishot recv whose completions left less room than a ring is
+  // cancelled at once. The input thus never exceeds max_input_bytes when task work runs
+  // only inside io_uring_enter (DEFER_TASKRUN, Linux 6.1+: a cancellation is submitted
+  // before any further receive runs); on rings without it, by at most one ring.
   void arm_recv(connection& c) {
+    const std::size_t room = input_room(c);
+    const bool multishot = multishot_recv_ && room >= ring_bytes_;
     io_uring_sqe* sqe = get_sqe();
-    if (multishot_recv_) {
+    if (multishot) {
       io_uring_prep_recv_multishot(sqe, c.fd_, nullptr, 0, 0);
+      c.flags_ |= connection::f_recv_multi;
     } else {
-      io_uring_prep_recv(sqe, c.fd_, nullptr, 0, 0);
+      const auto len = static_cast<unsigned>(std::clamp<std::size_t>(room, 1, buf_size_));
+      io_uring_prep_recv(sqe, c.fd_, nullptr, len, 0);
+      c.flags_ &= ~connection::f_recv_multi;
     }
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = buffer_group;
@@ -543,6 +570,12 @@ class uring_backend final : public backend {
         c.input_.flush();
         c.last_read_ = loop_.now();
         loop_.deliver(c);
+        // Too close to the limit for another batch of a whole ring: stop the multishot
+        // recv now; its last completion re-arms a bounded single-shot one.
+        if (more && (c.flags_ & connection::f_recv_multi) && !(c.flags_ & connection::f_closed) &&
+            input_room(c) < ring_bytes_) {
+          cancel_recv(c);
+        }
       } else {
         give_buffer(bid, b);  // nobody reads it: the same block goes back to the ring
       }
@@ -553,7 +586,7 @@ class uring_backend final : public backend {
       loop_.teardown(c, system_error_code(-res));
     }
     if (!more) {
-      c.flags_ &= ~(connection::f_recv_armed | connection::f_recv_cancel);
+      c.flags_ &= ~(connection::f_recv_armed | connection::f_recv_cancel | connection::f_recv_multi);
       --in_flight_;
       if (!(c.flags_ & connection::f_closed) && !draining_ && loop_impl::wants_read(c)) arm_recv(c);
       connection_release(&c);
@@ -637,6 +670,7 @@ class uring_backend final : public backend {
   unsigned buf_size_ = 0;
   unsigned buf_mask_ = 0;
   unsigned buf_pending_ = 0;
+  std::size_t ring_bytes_ = 0;  // buf_count_ x buf_size_: what one multishot batch can fill
   std::vector<block*> bufs_;
 
   send_op* free_sends_ = nullptr;

@@ -232,6 +232,7 @@ class connection {
     f_tcp = 1u << 16,
     f_drain_notify = 1u << 17,  // call on_write_drained when the output empties
     f_poll_out = 1u << 18,      // io_uring: a POLL_ADD(POLLOUT) is in flight (sendfile wait)
+    f_recv_multi = 1u << 19,    // io_uring: the recv in flight is multishot
   };
   static constexpr std::uint32_t inactive_mask = f_closed | f_closing | f_abort | f_peer_eof | f_peer_hup;
 
