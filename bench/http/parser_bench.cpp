@@ -150,7 +150,8 @@ void BM_khz_serialize_response(benchmark::State& state) {
   khz::date_cache date;
   khz::response res;
   khz::link_buffer out;
-  khz::write_options options{.date = &date};
+  khz::write_options options;
+  options.date = &date;
   std::size_t bytes = 0;
   auto once = [&] {
     res.clear();

@@ -77,6 +77,56 @@ TEST(request_parser, header_name_bytes_exhaustive) {
   }
 }
 
+// Field lines are read 16 bytes at a time: a name, a colon, a bad byte or a line end at
+// every offset of those steps (and past them) must give the same answer as one byte at
+// a time would.
+TEST(request_parser, field_line_scan_at_every_offset) {
+  for (std::size_t n = 1; n <= 40; ++n) {
+    const std::string name = "X" + std::string(n - 1, 'n');
+    for (std::size_t v = 0; v <= 40; ++v) {
+      const std::string value = std::string(v, 'v');
+      {  // good: name, OWS, value, trailing OWS
+        request_parser p;
+        request r;
+        std::string wire = "GET / HTTP/1.1\r\nHost: a\r\n" + name + ": \t" + value + " \t\r\nZ: z\r\n\r\n";
+        ASSERT_EQ(parse_whole(wire, r, p), parse_status::message_complete) << n << " " << v;
+        ASSERT_EQ(r.headers().size(), 3u);
+        EXPECT_EQ(r.headers()[1].name, name);
+        EXPECT_EQ(r.headers()[1].value, value);
+        EXPECT_EQ(r.headers().get("z"), "z");
+      }
+      // A SP at every place in the name is refused.
+      if (v == 0) {
+        for (std::size_t at = 1; at <= n; ++at) {
+          request_parser p;
+          request r;
+          std::string bad = name;
+          bad.insert(at, " ");
+          std::string wire = "GET / HTTP/1.1\r\nHost: a\r\n" + bad + ": x\r\n\r\n";
+          EXPECT_EQ(parse_whole(wire, r, p), parse_status::error) << n << " " << at;
+          EXPECT_EQ(p.error().status, 400u);
+        }
+      }
+      // A bare CR or LF anywhere in the value (llhttp may take it as a line end) is
+      // refused; so is an obs-fold after it.
+      for (std::size_t at = 0; at <= v; ++at) {
+        for (const char* cut : {"\n", "\r", "\r\n "}) {
+          request_parser p;
+          request r;
+          std::string val = value;
+          val.insert(at, cut);
+          std::string wire = "GET / HTTP/1.1\r\nHost: a\r\n" + name + ": y" + val + "\r\n\r\n";
+          parse_status st = parse_whole(wire, r, p);
+          EXPECT_EQ(st, parse_status::error) << n << " " << v << " " << at;
+          if (st == parse_status::error) {
+            EXPECT_EQ(p.error().status, 400u);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(request_parser, target_bytes_exhaustive) {
   for (int b = 0; b < 256; ++b) {
     const char c = static_cast<char>(b);

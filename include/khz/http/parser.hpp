@@ -151,11 +151,7 @@ class parser_core {
   const char* version_e_ = nullptr;
   const char* reason_b_ = nullptr;
   const char* reason_e_ = nullptr;
-  // The field being read, and where the next line must start.
-  const char* name_b_ = nullptr;
-  const char* name_e_ = nullptr;
-  const char* value_b_ = nullptr;
-  const char* value_e_ = nullptr;
+  // Where the first line after the start line begins (set when the head is complete).
   const char* line_start_ = nullptr;
   bool target_done_ = false;
 

@@ -18,6 +18,7 @@ enum char_class : std::uint8_t {
   cc_target = 4,        // request-target: VCHAR except '#' (no fragment on the wire)
   cc_hex = 8,           // HEXDIG
   cc_reason = 16,       // reason-phrase: HTAB / SP / VCHAR / obs-text
+  cc_reg_name = 32,     // uri-host reg-name / IPv4: unreserved / pct-encoded / sub-delims
 };
 
 constexpr std::array<std::uint8_t, 256> make_char_table() noexcept {
@@ -40,6 +41,15 @@ constexpr std::array<std::uint8_t, 256> make_char_table() noexcept {
     if (vchar || obs_text || c == ' ' || c == '\t') v |= cc_field_vchar | cc_reason;
     if (vchar && c != '#') v |= cc_target;
     if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) v |= cc_hex;
+    switch (c) {  // RFC 3986: unreserved "-._~", '%' of pct-encoded, sub-delims
+      case '-': case '.': case '_': case '~': case '%': case '!': case '$': case '&': case '\'':
+      case '(': case ')': case '*': case '+': case ',': case ';': case '=':
+        v |= cc_reg_name;
+        break;
+      default:
+        if (alpha || digit) v |= cc_reg_name;
+        break;
+    }
     t[static_cast<std::size_t>(c)] = v;
   }
   return t;
