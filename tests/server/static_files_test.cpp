@@ -11,6 +11,8 @@
 #include "support/test_support.hpp"
 
 #include <arpa/inet.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -23,8 +25,10 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -483,16 +487,61 @@ TEST_P(static_files_test, raw_path_mode_decodes_and_still_refuses_traversal) {
   s.shutdown(1s);
 }
 
+// Drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the calling thread's effective set
+// (raw capget/capset: capabilities are per thread on Linux, and threads it creates
+// inherit them). False, with the reason, when the kernel refuses.
+bool drop_file_read_override(std::string& why) {
+  __user_cap_header_struct header{};
+  header.version = _LINUX_CAPABILITY_VERSION_3;
+  header.pid = 0;  // this thread
+  __user_cap_data_struct data[2]{};
+  if (::syscall(SYS_capget, &header, data) != 0) {
+    why = std::string("capget failed: ") + std::strerror(errno);
+    return false;
+  }
+  data[0].effective &= ~((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH));
+  if (::syscall(SYS_capset, &header, data) != 0) {
+    why = std::string("capset failed: ") + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
 TEST_P(static_files_test, unreadable_file_is_forbidden) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root reads every file: permissions cannot be tested";
-  fs::permissions(root_ / "hello.txt", fs::perms::none);
-  khz::server s(options());
-  serve(s);
+  // As root (CI), permission bits do not stop a read: the server is started from a thread
+  // without the capabilities that bypass them, so its loop thread cannot open the file
+  // either, and the 403 path really runs.
+  const fs::path file = root_ / "hello.txt";
+  fs::permissions(file, fs::perms::none);
+  std::optional<khz::server> s;
+  std::string why;
+  bool ready = false;
+  std::thread starter([&] {
+    if (::geteuid() == 0 && !drop_file_read_override(why)) return;
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::close(fd);
+      why = "this thread still opens a mode-000 file (capabilities could not be reduced)";
+      return;
+    }
+    s.emplace(options());
+    serve(*s);
+    ready = true;
+  });
+  starter.join();
+  if (!ready) {
+    fs::permissions(file, fs::perms::owner_all);
+    GTEST_SKIP() << "permissions cannot be tested here: " << why;
+  }
   khz::response r;
   ASSERT_TRUE(fetch(request("GET", "/assets/hello.txt"), r));
   EXPECT_EQ(r.status_code(), 403u);
-  fs::permissions(root_ / "hello.txt", fs::perms::owner_all);
-  s.shutdown(1s);
+  fs::permissions(file, fs::perms::owner_all);
+  khz::response ok;
+  ASSERT_TRUE(fetch(request("GET", "/assets/hello.txt"), ok));
+  EXPECT_EQ(ok.status_code(), 200u) << "readable again once the mode allows it";
+  s->shutdown(1s);
+  s.reset();
 }
 
 TEST_P(static_files_test, pipelined_files_come_back_in_order) {
