@@ -27,9 +27,24 @@ class head_writer {
  public:
   explicit head_writer(char* out) noexcept : begin_(out), p_(out) {}
   void add(std::string_view s) noexcept {
-    if (s.empty()) return;  // data() may be null
-    std::memcpy(p_, s.data(), s.size());
-    p_ += s.size();
+    const std::size_t n = s.size();
+    const char* src = s.data();
+    // Most pieces of a head are short: copy them with two overlapping loads and stores
+    // (no call into memcpy for a few bytes).
+    if (n >= 8 && n <= 16) {
+      copy_word<std::uint64_t>(p_, src);
+      copy_word<std::uint64_t>(p_ + n - 8, src + n - 8);
+    } else if (n >= 4 && n < 8) {
+      copy_word<std::uint32_t>(p_, src);
+      copy_word<std::uint32_t>(p_ + n - 4, src + n - 4);
+    } else if (n > 0 && n < 4) {
+      p_[0] = src[0];
+      p_[n / 2] = src[n / 2];
+      p_[n - 1] = src[n - 1];
+    } else if (n > 16) {
+      std::memcpy(p_, src, n);
+    }
+    p_ += n;
   }
   void add_number(std::uint64_t v) noexcept { p_ = std::to_chars(p_, p_ + max_number, v).ptr; }
   std::size_t size() const noexcept { return static_cast<std::size_t>(p_ - begin_); }
@@ -37,6 +52,13 @@ class head_writer {
   static constexpr std::size_t max_number = 20;  // digits of UINT64_MAX
 
  private:
+  template <class Word>
+  static void copy_word(char* to, const char* from) noexcept {
+    Word w;
+    std::memcpy(&w, from, sizeof w);
+    std::memcpy(to, &w, sizeof w);
+  }
+
   char* begin_;
   char* p_;
 };
