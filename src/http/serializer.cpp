@@ -102,9 +102,11 @@ std::size_t extra_lines_bound(const date_cache* date, std::string_view server) n
   return n + 2;  // the empty line
 }
 
-// Fields, framing, Connection, Date and Server; shared by requests and responses.
+// Fields, framing, Connection, Date and Server; shared by requests and responses. The
+// writer is taken and returned by value: a local one stays in registers, where one behind
+// a reference would be reloaded after every byte store (char stores may alias it).
 template <class W>
-void write_fields(W& w, const message_base& m, framing fr, std::uint64_t length, const date_cache* date,
+[[nodiscard]] W write_fields(W w, const message_base& m, framing fr, std::uint64_t length, const date_cache* date,
                   std::string_view server) {
   bool has_date = false;
   bool has_server = false;
@@ -143,6 +145,7 @@ void write_fields(W& w, const message_base& m, framing fr, std::uint64_t length,
     w.add("\r\n");
   }
   w.add("\r\n");
+  return w;
 }
 
 // Reserves `bound` bytes, lets write_head fill them, commits what it wrote.
@@ -155,13 +158,13 @@ void emit(link_buffer& out, std::size_t bound, F&& write_head) {
 }
 
 template <class W>
-void write_status_line(W& w, const response& res) {
+[[nodiscard]] W write_status_line(W w, const response& res) {
   const unsigned code = res.status_code();
   if (res.version() == http_version{1, 1} && !res.has_custom_reason()) {
     std::string_view line = detail::status_line_11(code);
     if (!line.empty()) {
       w.add(line);
-      return;
+      return w;
     }
   }
   w.add(res.version().minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
@@ -169,6 +172,7 @@ void write_status_line(W& w, const response& res) {
   w.add(" ");
   w.add(res.reason());
   w.add("\r\n");
+  return w;
 }
 
 void write_body(link_buffer& out, message_base& m, framing fr, std::size_t copy_threshold) {
@@ -235,8 +239,8 @@ result<void> write_response_head(link_buffer& out, const response& res, std::opt
   // "HTTP/1.1 " code " " reason CRLF
   bound += 9 + 3 + 1 + res.reason().size() + 2 + extra_lines_bound(options.date, options.server);
   emit(out, bound, [&](head_writer& w) {
-    write_status_line(w, res);
-    write_fields(w, res, fr, content_length.value_or(0), options.date, options.server);
+    w = write_status_line(w, res);
+    w = write_fields(w, res, fr, content_length.value_or(0), options.date, options.server);
   });
   return {};
 }
@@ -275,7 +279,7 @@ result<void> write_request_head(link_buffer& out, const request& req, std::optio
     w.add(" ");
     w.add(req.target());
     w.add(req.version().minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
-    write_fields(w, req, fr, content_length.value_or(0), nullptr, {});
+    w = write_fields(w, req, fr, content_length.value_or(0), nullptr, {});
   });
   return {};
 }

@@ -67,7 +67,7 @@ struct server_http_conn {
   bool idle() const noexcept { return in_flight() == 0 && parsing == nullptr && parser.idle(); }
 };
 
-std::int64_t steady_ns(std::chrono::steady_clock::time_point t) noexcept {
+inline std::int64_t steady_ns(std::chrono::steady_clock::time_point t) noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
