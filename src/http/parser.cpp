@@ -104,6 +104,7 @@ inline line_scan scan_line(const char* p, const char* end) noexcept {
   const __m128i lf = _mm_set1_epi8('\n');
   const __m128i co = _mm_set1_epi8(':');
   const __m128i sp = _mm_set1_epi8(' ');
+  int blocks = 0;
   while (end - p >= 16) {
     const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     const unsigned eol =
@@ -122,6 +123,14 @@ inline line_scan scan_line(const char* p, const char* end) noexcept {
     }
     if (eol != 0) return {p + std::countr_zero(eol), colon, space};
     p += 16;
+    if (++blocks >= 4 && colon != nullptr && end - p > 64) {
+      // A long value (64 bytes read, the name behind us): libc's memchr is the fastest
+      // scan there is; the first CR, and any LF before it.
+      const void* r = std::memchr(p, '\r', static_cast<std::size_t>(end - p));
+      const char* cr = r != nullptr ? static_cast<const char*>(r) : end;
+      const void* l = std::memchr(p, '\n', static_cast<std::size_t>(cr - p));
+      return {l != nullptr ? static_cast<const char*>(l) : cr, colon, space};
+    }
   }
 #endif
   for (; p < end; ++p) {
@@ -133,6 +142,48 @@ inline line_scan scan_line(const char* p, const char* end) noexcept {
     }
   }
   return {p, colon, space};
+}
+
+// classify_field() for a name made of token bytes (what llhttp lets through): ORing 0x20
+// lower-cases letters and maps no other token byte onto a letter or '-', the only bytes
+// of the known names, so word compares are exact. Loads stay inside the name.
+inline std::uint64_t lower8(const char* p) noexcept { return swar::load(p) | 0x2020202020202020ull; }
+inline std::uint32_t lower4(const char* p) noexcept {
+  std::uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v | 0x20202020u;
+}
+inline std::uint16_t lower2(const char* p) noexcept {
+  std::uint16_t v;
+  std::memcpy(&v, p, sizeof v);
+  return static_cast<std::uint16_t>(v | 0x2020u);
+}
+inline known_field classify_token_name(const char* p, std::size_t n) noexcept {
+  switch (n) {
+    case 4:
+      return lower4(p) == lower4("host") ? known_field::host : known_field::other;
+    case 6:
+      return lower4(p) == lower4("expe") && lower2(p + 4) == lower2("ct") ? known_field::expect
+                                                                           : known_field::other;
+    case 7:
+      return lower4(p) == lower4("upgr") && lower4(p + 3) == lower4("rade") ? known_field::upgrade
+                                                                             : known_field::other;
+    case 10:
+      return lower8(p) == lower8("connecti") && lower2(p + 8) == lower2("on") ? known_field::connection
+                                                                              : known_field::other;
+    case 12:
+      return lower8(p) == lower8("content-") && lower4(p + 8) == lower4("type") ? known_field::content_type
+                                                                                : known_field::other;
+    case 14:
+      return lower8(p) == lower8("content-") && lower8(p + 6) == lower8("t-length") ? known_field::content_length
+                                                                                    : known_field::other;
+    case 17:
+      return lower8(p) == lower8("transfer") && lower8(p + 8) == lower8("-encodin") && (p[16] | 0x20) == 'g'
+                 ? known_field::transfer_encoding
+                 : known_field::other;
+    default:
+      return known_field::other;
+  }
 }
 
 khz::method method_from_llhttp(std::uint8_t m) noexcept {
@@ -278,7 +329,7 @@ struct parser_callbacks {
       const char* ve = eol;
       while (ve > vb && (ve[-1] == ' ' || ve[-1] == '\t')) --ve;
       std::string_view value(vb, static_cast<std::size_t>(ve - vb));
-      known_field id = classify_field(name);
+      known_field id = classify_token_name(p, name.size());
       if (id != known_field::other) {
         if (int r = known_field_value(c, id, value); r != 0) return r;
       }
@@ -456,11 +507,29 @@ struct parser_callbacks {
 
 namespace {
 llhttp_t* ll(unsigned char* storage) noexcept { return reinterpret_cast<llhttp_t*>(storage); }
+
+// llhttp's state right after llhttp_init() for each kind of parser: starting a message
+// over is one copy of it (what llhttp_reset() does, minus a memset and the
+// save/restore of the fields that never change here; `data` is set before each run).
+template <llhttp_type_t Type>
+const llhttp_t& fresh_llhttp() noexcept {
+  static const llhttp_t state = [] {
+    llhttp_t t;
+    llhttp_init(&t, Type, &parser_callbacks::settings());
+    return t;
+  }();
+  return state;
+}
 }  // namespace
+
+void parser_core::restart_llhttp() noexcept {
+  const llhttp_t& fresh = requests_ ? fresh_llhttp<HTTP_REQUEST>() : fresh_llhttp<HTTP_RESPONSE>();
+  std::memcpy(llhttp_, &fresh, sizeof(llhttp_t));
+}
 
 parser_core::parser_core(bool requests, const http_limits& limits) noexcept
     : limits_(limits), requests_(requests) {
-  llhttp_init(ll(llhttp_), requests ? HTTP_REQUEST : HTTP_RESPONSE, &parser_callbacks::settings());
+  restart_llhttp();
   body_limit_ = limits_.max_body_size;
 }
 
@@ -470,7 +539,7 @@ parser_core::~parser_core() {
 
 void parser_core::reset() noexcept {
   if (owned_ != nullptr) block_release(std::exchange(owned_, nullptr));
-  llhttp_reset(ll(llhttp_));
+  restart_llhttp();
   chunked_.reset();
   error_ = {};
   phase_ = phase::head;
@@ -577,7 +646,7 @@ void parser_core::switch_to_owned(link_buffer& in) {
   // the copy is bounded by max_header_bytes.
   owned_ = block_pool::local().allocate(limits_.max_header_bytes + 1);
   owned_size_ = 0;
-  llhttp_reset(ll(llhttp_));
+  restart_llhttp();
   begin_head();
   msg_->headers().clear();
   fed_ = 0;
@@ -658,7 +727,7 @@ parse_status parser_core::head_done(link_buffer& in, std::size_t head_len) {
   fed_ = 0;
   owned_size_ = 0;
   head_begin_ = nullptr;
-  llhttp_reset(ll(llhttp_));
+  restart_llhttp();
   if (phase_ == phase::head) return finish_message();
   if (phase_ == phase::body_chunked) {
     chunked_.reset();

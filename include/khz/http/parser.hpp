@@ -124,6 +124,7 @@ class parser_core {
   parse_status fail(unsigned status, const char* reason) noexcept;
   parse_status head_too_large();
   void begin_head() noexcept;
+  void restart_llhttp() noexcept;
   void switch_to_owned(link_buffer& in);
   std::size_t copy_more(link_buffer& in);
 
