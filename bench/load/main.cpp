@@ -1,11 +1,12 @@
 // khz-load: a closed-loop HTTP/1.1 load generator built on khz::client, shaped like wrk.
 //
 //   khz-load -c CONNECTIONS -d SECONDS [-t THREADS] [--method M] [--body-size B]
-//            [--header-size H] [--pipeline N] [--timeout SECONDS] URL
+//            [--header-size H] [--pipeline N] [--timeout SECONDS] [--transport T] URL
 //
 // Each thread runs one event loop; its share of the connections are closed-loop workers
 // (send, wait for the whole response, send again) that go through khz::client with that
 // loop attached, so every request takes the client's real path: pool, deadline, codec.
+// --transport picks the loops' transport (epoll, io_uring or auto, the default).
 // With --pipeline N > 1 each connection keeps N requests in flight instead; khz::client
 // does not pipeline (few servers handle it well), so that mode drives the same codec
 // (write_request / response_parser) over raw khz connections.
@@ -44,13 +45,14 @@ struct settings {
   std::size_t header_size = 0;
   std::size_t pipeline = 1;
   double timeout_s = 10;
+  khz::transport transport = khz::transport::auto_select;
   std::string url;
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "khz-load: %s\nusage: khz-load -c CONNECTIONS -d SECONDS [-t THREADS] [--method M] [--body-size B]\n"
-               "                [--header-size H] [--pipeline N] [--timeout SECONDS] URL\n",
+               "                [--header-size H] [--pipeline N] [--timeout SECONDS] [--transport epoll|io_uring|auto] URL\n",
                why.c_str());
   std::exit(2);
 }
@@ -85,6 +87,11 @@ settings parse(int argc, char** argv) {
       s.pipeline = static_cast<std::size_t>(number(value()));
     } else if (a == "--timeout") {
       s.timeout_s = number(value());
+    } else if (a == "--transport") {
+      std::string v = value();
+      auto t = khz::parse_transport(v);
+      if (!t) usage("--transport wants epoll, io_uring or auto, got '" + v + "'");
+      s.transport = *t;
     } else if (!a.empty() && a[0] == '-') {
       usage("unknown option " + a);
     } else {
@@ -123,7 +130,8 @@ void spawn(khz::task<> t) {
 
 // ------------------------------------------------------------------ client mode
 
-khz::task<> client_worker(khz::client& c, const settings& s, const std::string& body, const std::string& pad,
+// The body is one body_source shared by every request (its bytes are not copied per call).
+khz::task<> client_worker(khz::client& c, const settings& s, const khz::body_source& body, const std::string& pad,
                           clock_type::time_point end, thread_stats& st, std::size_t& running, khz::event_loop& loop) {
   while (clock_type::now() < end) {
     khz::request req;
@@ -131,7 +139,7 @@ khz::task<> client_worker(khz::client& c, const settings& s, const std::string& 
     req.set_target(s.url);
     if (!pad.empty()) req.headers().add_view("X-Pad", pad);
     khz::send_options o;
-    if (!body.empty()) o.body = khz::body_source::bytes(body);
+    o.body = body;
     auto t0 = clock_type::now();
     auto r = co_await c.send(std::move(req), std::move(o));
     auto t1 = clock_type::now();
@@ -226,12 +234,14 @@ int main(int argc, char** argv) {
   if (u->is_https()) usage("https is not supported yet (no TLS)");
   const std::string body(s.body_size, 'x');
   const std::string pad(s.header_size, 'p');
+  const khz::body_source body_src = body.empty() ? khz::body_source{} : khz::body_source::bytes(body);
 
   khz::client c(khz::client_options{}
                     .with_deadline(std::chrono::milliseconds(static_cast<long long>(s.timeout_s * 1000)))
                     .with_max_conns_per_host(s.connections)
                     .with_max_redirects(0)
-                    .with_user_agent("khz-load/0.1"));
+                    .with_user_agent("khz-load/0.1")
+                    .with_transport(s.transport));
 
   // The pipelined mode's request bytes, serialized once.
   std::string wire;
@@ -257,7 +267,9 @@ int main(int argc, char** argv) {
               s.connections, s.pipeline > 1 ? (", pipeline " + std::to_string(s.pipeline)).c_str() : "");
   std::vector<thread_stats> stats(s.threads);
   std::vector<std::unique_ptr<khz::event_loop>> loops;
-  for (std::size_t t = 0; t < s.threads; ++t) loops.push_back(std::make_unique<khz::event_loop>());
+  khz::loop_options lo;
+  lo.kind = s.transport;
+  for (std::size_t t = 0; t < s.threads; ++t) loops.push_back(std::make_unique<khz::event_loop>(lo));
   const double cpu0 = cpu_seconds();
   const auto start = clock_type::now();
   const auto end = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(s.seconds));
@@ -281,7 +293,9 @@ int main(int argc, char** argv) {
       } else {
         c.attach(loop);
         loop.post([&, share] {
-          for (std::size_t i = 0; i < share; ++i) spawn(client_worker(c, s, body, pad, end, stats[t], running, loop));
+          for (std::size_t i = 0; i < share; ++i) {
+            spawn(client_worker(c, s, body_src, pad, end, stats[t], running, loop));
+          }
         });
       }
       loop.run();

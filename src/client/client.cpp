@@ -27,7 +27,9 @@
 #include <coroutine>
 #include <deque>
 #include <future>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -76,6 +78,49 @@ bool is_redirect(unsigned s) { return s == 301 || s == 302 || s == 303 || s == 3
 struct client_conn;
 struct client_host_pool;
 struct client_loop_state;
+struct client_exchange;
+struct client_deadline_list;
+
+// An exchange waiting under a deadline: a node of its loop's client_deadline_list.
+// Unlinks itself when destroyed.
+struct client_deadline {
+  clock::time_point at{};
+  client_exchange* ex = nullptr;
+  client_deadline_list* list = nullptr;  // set while linked
+  client_deadline* prev = nullptr;
+  client_deadline* next = nullptr;
+
+  client_deadline() = default;
+  client_deadline(const client_deadline&) = delete;
+  client_deadline& operator=(const client_deadline&) = delete;
+  ~client_deadline();
+};
+
+// The deadlines of one loop's exchanges, in one list sorted by time, under one loop timer
+// armed for the earliest. Calls mostly share the client's deadline, so a new one goes at
+// the tail (O(1)) and a finished one unlinks (O(1)): no timer is set or cancelled per
+// request. The timer is not cancelled when its entry leaves early; when it fires it
+// expires what is due and re-arms for the new head.
+struct client_deadline_list {
+  event_loop* loop = nullptr;
+  client_deadline* head = nullptr;
+  client_deadline* tail = nullptr;
+  timer_id timer = 0;
+  clock::time_point timer_at = clock::time_point::max();
+  // The timer's way back to the list; nulled when the list dies (a timer may still be
+  // pending on an attached loop that outlives the client).
+  std::shared_ptr<client_deadline_list*> token = std::make_shared<client_deadline_list*>(this);
+
+  client_deadline_list() = default;
+  client_deadline_list(const client_deadline_list&) = delete;
+  client_deadline_list& operator=(const client_deadline_list&) = delete;
+  ~client_deadline_list() { *token = nullptr; }
+
+  void add(client_deadline& d);
+  void remove(client_deadline& d) noexcept;
+  void arm(clock::time_point at);
+  void expire();
+};
 
 // One request/response exchange on one connection.
 struct client_exchange {
@@ -89,6 +134,7 @@ struct client_exchange {
   bool peer_eof = false;   // stream mode: the server sent FIN
   std::error_code err;
   signal_point sig;
+  client_deadline deadline;
 
   void on_input();
   void on_eof();
@@ -110,7 +156,11 @@ struct client_pool_waiter {
 };
 
 struct client_host_pool {
-  std::string key;
+  std::string key;  // "scheme://host:port"
+  std::string scheme;
+  std::string host;
+  std::uint16_t port = 0;
+  std::string host_header;  // the Host field value for this origin
   std::vector<client_conn*> idle;  // most recently used last
   std::size_t total = 0;           // open + dialing
   std::deque<client_pool_waiter*> waiters;
@@ -154,6 +204,10 @@ struct client_loop_state {
   client_host_pool* last_pool = nullptr;  // one-entry cache: most calls go to one origin
   request scratch;                 // serializing (synchronous: one at a time)
   std::string key_scratch;
+  client_deadline_list deadlines;
+  // One-entry cache of parse_url: most calls name the same URL again.
+  std::string last_target;
+  std::optional<url> last_url;
   std::mt19937_64 rng{std::random_device{}()};
   client_pool_stats stats;
 
@@ -192,18 +246,81 @@ struct client_impl {
   client_loop_state& state_for(event_loop& loop);
 
   task<result<address>> resolve(client_loop_state& ls, const url& u, clock::time_point deadline);
-  task<result<response>> perform(client_loop_state& ls, request& req, url u, send_options& o, response_stream* stream);
-  task<result<response>> with_retries(client_loop_state& ls, request& req, const url& u, body_source& body,
-                                      const send_options& o, clock::time_point deadline, response_stream* stream);
-  task<result<response>> attempt(client_loop_state& ls, request& req, const url& u, const body_source& body,
-                                 clock::time_point deadline, response_stream* stream, bool& stale);
+  // The layers of a call fill the caller's `out` (the call's one response object, or the
+  // stream's head in stream mode) and return only an error code: the response is never
+  // moved from layer to layer, and their frames stay small (pooled).
+  task<std::error_code> perform(client_loop_state& ls, request& req, const url& first, const send_options& o,
+                                response& out, response_stream* stream);
+  task<std::error_code> with_retries(client_loop_state& ls, request& req, const url& u, const body_source& body,
+                                     const send_options& o, clock::time_point deadline, response& out,
+                                     response_stream* stream);
+  task<std::error_code> attempt(client_loop_state& ls, request& req, const url& u, const body_source& body,
+                                clock::time_point deadline, response& out, response_stream* stream, bool& stale);
+  // A live idle connection of the pool, or null (no syscall: is_active() is a flag).
+  client_conn* take_idle(client_loop_state& ls, client_host_pool& pool);
   task<result<client_conn*>> acquire(client_loop_state& ls, client_host_pool& pool, const url& u, clock::time_point deadline,
                                      bool& reused);
   task<std::error_code> write_body(client_conn* cc, client_exchange& ex, const body_source& body);
   task<> sleep(client_loop_state& ls, clock::duration d);
   static task<> terminal(client_impl* im, client_context& c);
-  task<result<response>> run_chain(client_loop_state& ls, request req, send_options o, response_stream* stream);
+  task<std::error_code> run_chain(client_loop_state& ls, request& req, send_options& o, response& out,
+                                  response_stream* stream);
 };
+
+// ====================================================================== deadlines
+
+client_deadline::~client_deadline() {
+  if (list != nullptr) list->remove(*this);
+}
+
+void client_deadline_list::add(client_deadline& d) {
+  // From the tail back to the first entry not later than d (usually the tail itself).
+  client_deadline* after = tail;
+  while (after != nullptr && after->at > d.at) after = after->prev;
+  d.list = this;
+  d.prev = after;
+  d.next = after != nullptr ? after->next : head;
+  if (d.next != nullptr) {
+    d.next->prev = &d;
+  } else {
+    tail = &d;
+  }
+  if (after != nullptr) {
+    after->next = &d;
+  } else {
+    head = &d;
+  }
+  if (timer == 0 || d.at < timer_at) arm(d.at);
+}
+
+void client_deadline_list::remove(client_deadline& d) noexcept {
+  if (d.list != this) return;
+  (d.prev != nullptr ? d.prev->next : head) = d.next;
+  (d.next != nullptr ? d.next->prev : tail) = d.prev;
+  d.prev = d.next = nullptr;
+  d.list = nullptr;
+}
+
+void client_deadline_list::arm(clock::time_point at) {
+  if (timer != 0) loop->cancel_timer(timer);
+  timer_at = at;
+  auto delay = std::max<clock::duration>(at - clock::now(), clock::duration::zero());
+  timer = loop->run_after(delay, [t = token] {
+    if (*t != nullptr) (*t)->expire();
+  });
+}
+
+void client_deadline_list::expire() {
+  timer = 0;
+  timer_at = clock::time_point::max();
+  const auto now = clock::now();
+  while (head != nullptr && head->at <= now) {
+    client_deadline* d = head;
+    remove(*d);
+    d->ex->fail(errc::timeout);  // resumes the call inline; it may add or remove entries
+  }
+  if (head != nullptr && timer == 0) arm(head->at);
+}
 
 // ====================================================================== client_exchange
 
@@ -295,17 +412,23 @@ void client_conn::on_close(connection&, std::error_code reason) {
 // ====================================================================== client_loop_state
 
 client_host_pool& client_loop_state::pool_for(const url& u) {
+  if (last_pool != nullptr && last_pool->port == u.port && last_pool->host == u.host && last_pool->scheme == u.scheme) {
+    return *last_pool;
+  }
   key_scratch.clear();
   key_scratch += u.scheme;
   key_scratch += "://";
   key_scratch += u.host;
   key_scratch += ':';
   key_scratch += std::to_string(u.port);
-  if (last_pool != nullptr && last_pool->key == key_scratch) return *last_pool;
   auto& slot = pools[key_scratch];
   if (!slot) {
     slot = std::make_unique<client_host_pool>();
     slot->key = key_scratch;
+    slot->scheme = u.scheme;
+    slot->host = u.host;
+    slot->port = u.port;
+    slot->host_header = u.host_header();
   }
   last_pool = slot.get();
   return *slot;
@@ -360,6 +483,7 @@ client_loop_state& client_impl::state_for(event_loop& loop) {
   auto s = std::make_unique<client_loop_state>();
   s->owner = this;
   s->loop = &loop;
+  s->deadlines.loop = &loop;
   states.push_back(std::move(s));
   return *states.back();
 }
@@ -466,17 +590,7 @@ task<result<address>> client_impl::resolve(client_loop_state& ls, const url& u, 
 
 // ====================================================================== acquire
 
-namespace {
-struct dial_op {
-  signal_point sig;
-  result<connection_ptr> out{errc::cancelled};
-};
-}  // namespace
-
-task<result<client_conn*>> client_impl::acquire(client_loop_state& ls, client_host_pool& pool, const url& u,
-                                                clock::time_point deadline, bool& reused) {
-  reused = false;
-  // A pooled connection, if a live one is there (is_active(): no syscall).
+client_conn* client_impl::take_idle(client_loop_state& ls, client_host_pool& pool) {
   while (!pool.idle.empty()) {
     client_conn* cc = pool.idle.back();
     pool.idle.pop_back();
@@ -488,6 +602,22 @@ task<result<client_conn*>> client_impl::acquire(client_loop_state& ls, client_ho
       c.abort(make_error_code(errc::closed));
       continue;
     }
+    return cc;
+  }
+  return nullptr;
+}
+
+namespace {
+struct dial_op {
+  signal_point sig;
+  result<connection_ptr> out{errc::cancelled};
+};
+}  // namespace
+
+task<result<client_conn*>> client_impl::acquire(client_loop_state& ls, client_host_pool& pool, const url& u,
+                                                clock::time_point deadline, bool& reused) {
+  reused = false;
+  if (client_conn* cc = take_idle(ls, pool)) {
     reused = true;
     co_return cc;
   }
@@ -635,21 +765,24 @@ task<std::error_code> client_impl::write_body(client_conn* cc, client_exchange& 
 
 // ====================================================================== one attempt
 
-task<result<response>> client_impl::attempt(client_loop_state& ls, request& req, const url& u, const body_source& body,
-                                            clock::time_point deadline, response_stream* stream, bool& stale) {
+task<std::error_code> client_impl::attempt(client_loop_state& ls, request& req, const url& u, const body_source& body,
+                                           clock::time_point deadline, response& out, response_stream* stream,
+                                           bool& stale) {
   stale = false;
-  if (u.is_https()) co_return errc::not_supported;
+  if (u.is_https()) co_return make_error_code(errc::not_supported);
   client_host_pool& pool = ls.pool_for(u);
-  bool reused = false;
-  auto got = co_await acquire(ls, pool, u, deadline, reused);
-  if (!got) co_return got.error();
-  client_conn* cc = *got;
+  bool reused = true;
+  client_conn* cc = take_idle(ls, pool);  // the common case, without a coroutine frame
+  if (cc == nullptr) {
+    auto got = co_await acquire(ls, pool, u, deadline, reused);
+    if (!got) co_return got.error();
+    cc = *got;
+  }
   if (reused) ++ls.stats.reused;
   connection& c = *cc->conn;
   c.set_idle_timeout(milliseconds(0));
   c.set_read_timeout(options->read_timeout);
 
-  response res;
   std::unique_ptr<client_stream_state> sst;
   client_exchange local;
   client_exchange* ex = &local;
@@ -661,7 +794,8 @@ task<result<response>> client_impl::attempt(client_loop_state& ls, request& req,
     ex->res = stream->head_.get();
     stream->head_->clear();
   } else {
-    ex->res = &res;
+    out.clear();
+    ex->res = &out;
   }
   ex->cc = cc;
   cc->ex = ex;
@@ -679,7 +813,7 @@ task<result<response>> client_impl::attempt(client_loop_state& ls, request& req,
     if (f.id == known_field::content_length || f.id == known_field::transfer_encoding) continue;
     w.headers().add_view(f.name, f.value);
   }
-  if (!w.headers().contains(known_field::host)) w.headers().add("Host", u.host_header());
+  if (!w.headers().contains(known_field::host)) w.headers().add_view("Host", pool.host_header);
   if (!o.user_agent.empty() && !w.headers().contains("User-Agent")) {
     w.headers().add_view("User-Agent", o.user_agent);
   }
@@ -707,21 +841,20 @@ task<result<response>> client_impl::attempt(client_loop_state& ls, request& req,
     }
     case body_source::kind::producer: w.set_chunked(true); break;
   }
-  link_buffer& out = c.output();
-  if (auto r = write_request_head(out, w, length); !r) {
+  link_buffer& wire = c.output();
+  if (auto r = write_request_head(wire, w, length); !r) {
     ex->fail(r.error());
     co_return r.error();
   }
-  if (body.type() == body_source::kind::bytes && !body.data().empty()) out.append(body.data());
-  out.flush();
+  if (body.type() == body_source::kind::bytes && !body.data().empty()) wire.append(body.data());
+  wire.flush();
   (void)c.flush();
 
   // The deadline covers what is left of the call.
-  timer_id deadline_timer = 0;
   if (deadline != clock::time_point::max()) {
-    auto left = deadline - clock::now();
-    if (left < clock::duration::zero()) left = clock::duration::zero();
-    deadline_timer = ls.loop->run_after(left, [ex] { ex->fail(errc::timeout); });
+    ex->deadline.at = deadline;
+    ex->deadline.ex = ex;
+    ls.deadlines.add(ex->deadline);
   }
   std::error_code body_err;
   if (body.type() == body_source::kind::file || body.type() == body_source::kind::producer) {
@@ -729,7 +862,7 @@ task<result<response>> client_impl::attempt(client_loop_state& ls, request& req,
     if (body_err && !ex->err) ex->fail(body_err);
   }
   while (!ex->complete && !ex->err) co_await ex->sig.wait();
-  if (deadline_timer != 0) ls.loop->cancel_timer(deadline_timer);
+  ls.deadlines.remove(ex->deadline);
   if (ex->err) {
     stale = reused && !ex->got_bytes && ex->err != errc::timeout;
     ex->fail(ex->err);  // detaches and closes if still attached
@@ -738,23 +871,23 @@ task<result<response>> client_impl::attempt(client_loop_state& ls, request& req,
   if (stream != nullptr) {
     sst->keep = keep;
     stream->state_ = sst.release();
-    co_return response{};  // the head is in the stream
+    co_return std::error_code{};  // the head is in the stream
   }
   // Whole response: the connection goes back to the pool when it may carry another one.
   client_conn* done = ex->cc;
   ex->cc = nullptr;
   if (done != nullptr) {
-    const bool reusable = keep && res.keep_alive() && done->parser.idle();
+    const bool reusable = keep && out.keep_alive() && done->parser.idle();
     ls.release(done, reusable);
   }
-  co_return std::move(res);
+  co_return std::error_code{};
 }
 
 // ====================================================================== retries
 
-task<result<response>> client_impl::with_retries(client_loop_state& ls, request& req, const url& u, body_source& body,
-                                                 const send_options& o, clock::time_point deadline,
-                                                 response_stream* stream) {
+task<std::error_code> client_impl::with_retries(client_loop_state& ls, request& req, const url& u,
+                                                const body_source& body, const send_options& o,
+                                                clock::time_point deadline, response& out, response_stream* stream) {
   const retry_policy& rp = options->retry;
   const bool idempotent = o.idempotent.value_or(is_idempotent(req.method()));
   bool body_sent_once = false;
@@ -763,10 +896,10 @@ task<result<response>> client_impl::with_retries(client_loop_state& ls, request&
   for (unsigned attempt_no = 1;; ++attempt_no) {
     if (body_sent_once && !body.replayable()) co_return make_error_code(client_errc::body_not_replayable);
     bool stale = false;
-    result<response> r = co_await attempt(ls, req, u, body, deadline, stream, stale);
+    std::error_code ec = co_await attempt(ls, req, u, body, deadline, out, stream, stale);
     body_sent_once = true;
     const bool can_replay = idempotent && body.replayable();
-    if (!r && stale && !stale_retried && can_replay) {
+    if (ec && stale && !stale_retried && can_replay) {
       // The pooled connection died under us before any response byte: the request may
       // never have reached the server. Once, on a fresh connection; not an attempt.
       stale_retried = true;
@@ -774,16 +907,19 @@ task<result<response>> client_impl::with_retries(client_loop_state& ls, request&
       --attempt_no;
       continue;
     }
-    if (attempt_no >= rp.max_attempts || !can_replay) co_return r;
+    if (attempt_no >= rp.max_attempts || !can_replay) co_return ec;
     bool again;
     if (rp.retry_if) {
+      // The policy sees the outcome as the caller would (stream mode: an empty response;
+      // the head is in the stream).
+      result<response> r = ec ? result<response>(ec) : result<response>(std::move(out));
       again = rp.retry_if(req, r);
+      if (r) out = std::move(*r);
     } else {
-      std::error_code ec = r.error();
-      again = !r && (ec == client_errc::connect_failed || ec == client_errc::connection_reset || ec == errc::dns ||
+      again = ec && (ec == client_errc::connect_failed || ec == client_errc::connection_reset || ec == errc::dns ||
                      (ec == errc::timeout && clock::now() < deadline));
     }
-    if (!again) co_return r;
+    if (!again) co_return ec;
     if (stream != nullptr && stream->state_ != nullptr) {
       response_stream drop(std::move(*stream));  // closes the connection of the refused head
     }
@@ -793,51 +929,57 @@ task<result<response>> client_impl::with_retries(client_loop_state& ls, request&
       std::uniform_int_distribution<clock::rep> d(wait.count() / 2, wait.count());
       wait = clock::duration(d(ls.rng));
     }
-    if (deadline != clock::time_point::max() && clock::now() + wait >= deadline) co_return r;
+    if (deadline != clock::time_point::max() && clock::now() + wait >= deadline) co_return ec;
     co_await sleep(ls, wait);
   }
 }
 
 // ====================================================================== redirects
 
-task<result<response>> client_impl::perform(client_loop_state& ls, request& req, url u, send_options& o,
-                                            response_stream* stream) {
+task<std::error_code> client_impl::perform(client_loop_state& ls, request& req, const url& first,
+                                           const send_options& o, response& out, response_stream* stream) {
   const auto dl = o.deadline.value_or(options->deadline);
   const clock::time_point deadline = dl.count() > 0 ? clock::now() + dl : clock::time_point::max();
   const unsigned max_redirects = o.max_redirects.value_or(options->redirect.max_redirects);
-  body_source body = o.body;
-  if (body.empty() && !req.body().empty()) {
+  // The body to send: the call's own (no copy) until a redirect changes it.
+  const body_source* body = &o.body;
+  body_source changed;
+  if (body->empty() && !req.body().empty()) {
     req.body().flush();
     std::string copy(req.body().size(), '\0');
     req.body().copy_to(copy);
-    body = body_source::bytes(copy);
+    changed = body_source::bytes(copy);
+    body = &changed;
   }
+  const url* u = &first;
+  std::optional<url> moved;  // the current URL once redirected
   std::vector<std::string> visited;
   for (unsigned redirects = 0;; ++redirects) {
-    result<response> r = co_await with_retries(ls, req, u, body, o, deadline, stream);
-    if (!r) co_return r;
-    const response& head = stream != nullptr ? *stream->head_ : *r;
+    std::error_code ec = co_await with_retries(ls, req, *u, *body, o, deadline, out, stream);
+    if (ec) co_return ec;
+    const response& head = stream != nullptr ? *stream->head_ : out;
     const unsigned status = head.status_code();
-    if (max_redirects == 0 || !is_redirect(status)) co_return r;
+    if (max_redirects == 0 || !is_redirect(status)) co_return ec;
     std::string_view location = head.headers().get("Location");
-    if (location.empty()) co_return r;
-    auto next = resolve_url(u, location);
-    if (!next) co_return r;  // an unusable Location: the 3xx is the answer
+    if (location.empty()) co_return ec;
+    auto next = resolve_url(*u, location);
+    if (!next) co_return ec;  // an unusable Location: the 3xx is the answer
     if (redirects >= max_redirects) co_return make_error_code(client_errc::too_many_redirects);
-    if (visited.empty()) visited.push_back(std::string(req.method_name()) + " " + u.to_string());
+    if (visited.empty()) visited.push_back(std::string(req.method_name()) + " " + u->to_string());
     if (stream != nullptr) {
       response_stream drop(std::move(*stream));  // the 3xx body is not wanted
     }
     if (status == 301 || status == 302 || status == 303) {
       if (req.method() != method::head) {
         req.set_method(method::get);
-        body = body_source{};
+        changed = body_source{};
+        body = &changed;
         req.headers().erase("Content-Type");
       }
-    } else if (!body.replayable()) {
+    } else if (!body->replayable()) {
       co_return make_error_code(client_errc::body_not_replayable);
     }
-    if (next->host != u.host || next->port != u.port || next->scheme != u.scheme) {
+    if (next->host != u->host || next->port != u->port || next->scheme != u->scheme) {
       req.headers().erase("Authorization");
       req.headers().erase("Cookie");
       req.headers().erase("Host");
@@ -845,21 +987,29 @@ task<result<response>> client_impl::perform(client_loop_state& ls, request& req,
     std::string key = std::string(req.method_name()) + " " + next->to_string();
     if (std::find(visited.begin(), visited.end(), key) != visited.end()) co_return make_error_code(client_errc::redirect_loop);
     visited.push_back(std::move(key));
-    u = std::move(*next);
+    moved = std::move(*next);
+    u = &*moved;
   }
 }
 
 // ====================================================================== chain
 
-task<result<response>> client_impl::run_chain(client_loop_state& ls, request req, send_options o,
-                                               response_stream* stream) {
-  std::string why;
-  auto u = parse_url(req.target(), &why);
-  if (!u) co_return u.error();
-  if (chain.empty()) co_return co_await perform(ls, req, std::move(*u), o, stream);
+task<std::error_code> client_impl::run_chain(client_loop_state& ls, request& req, send_options& o, response& out,
+                                              response_stream* stream) {
+  url u;
+  if (ls.last_url && req.target() == ls.last_target) {
+    u = *ls.last_url;  // the URL of the previous call again: no parse
+  } else {
+    auto parsed = parse_url(req.target());
+    if (!parsed) co_return parsed.error();
+    ls.last_target = req.target();
+    ls.last_url = *parsed;
+    u = std::move(*parsed);
+  }
+  if (chain.empty()) co_return co_await perform(ls, req, u, o, out, stream);
   client_context ctx;
   ctx.req_ = std::move(req);
-  ctx.url_ = std::move(*u);
+  ctx.url_ = std::move(u);
   ctx.opts_ = std::move(o);
   ctx.loop_ = ls.loop;
   ctx.owner_ = self;
@@ -877,13 +1027,21 @@ task<result<response>> client_impl::run_chain(client_loop_state& ls, request req
     void await_resume() { ctx.rethrow_if_failed(); }
   };
   co_await awaiter{ctx, chain};
-  co_return std::move(ctx.outcome_);
+  if (!ctx.outcome_) co_return ctx.outcome_.error();
+  out = std::move(*ctx.outcome_);
+  co_return std::error_code{};
 }
 
 task<> client_impl::terminal(client_impl* im, client_context& c) {
   auto* ls = *c.get<client_loop_state*>("khz.client.state");
   auto* stream = *c.get<response_stream*>("khz.client.stream");
-  c.outcome_ = co_await im->perform(*ls, c.req_, c.url_, c.opts_, stream);
+  response res;
+  std::error_code ec = co_await im->perform(*ls, c.req_, c.url_, c.opts_, res, stream);
+  if (ec) {
+    c.outcome_ = ec;
+  } else {
+    c.outcome_ = std::move(res);  // stream mode: empty (the head is in the stream)
+  }
 }
 
 }  // namespace detail
@@ -1036,7 +1194,11 @@ request make_request(method m, std::string_view u) {
 
 task<result<response>> client::send(request req, send_options o) {
   detail::client_loop_state& ls = impl_->current();
-  co_return co_await impl_->run_chain(ls, std::move(req), std::move(o), nullptr);
+  // The call's one response object: the layers below parse into it.
+  response res;
+  std::error_code ec = co_await impl_->run_chain(ls, req, o, res, nullptr);
+  if (ec) co_return ec;
+  co_return std::move(res);
 }
 
 task<result<response>> client::send(request req) { return send(std::move(req), send_options{}); }
@@ -1072,8 +1234,9 @@ task<result<response>> client::put(std::string_view u, body_source body, send_op
 task<result<response_stream>> client::stream(request req, send_options o) {
   detail::client_loop_state& ls = impl_->current();
   response_stream s;
-  auto r = co_await impl_->run_chain(ls, std::move(req), std::move(o), &s);
-  if (!r) co_return r.error();
+  response unused;  // the head goes to the stream
+  std::error_code ec = co_await impl_->run_chain(ls, req, o, unused, &s);
+  if (ec) co_return ec;
   co_return std::move(s);
 }
 

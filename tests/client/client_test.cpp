@@ -457,6 +457,78 @@ TEST_P(client_test, server_that_never_answers_hits_the_deadline) {
   EXPECT_EQ(c.fetch(khz::method::get, srv.url(), o).error(), errc::timeout);
 }
 
+TEST_P(client_test, concurrent_deadlines_expire_each_at_its_own_time) {
+  // Every connection reads its request and never answers.
+  script_server srv([](peer& p, int) {
+    p.read_request();
+    p.wait_eof(5s);
+  });
+  test_server fast(GetParam());
+  client c(options().with_deadline(3s));
+  khz::loop_options lo;
+  lo.kind = GetParam();
+  khz::event_loop loop(lo);
+  // Started in this order, later calls have earlier deadlines: each must still expire on
+  // time (the loop's one deadline timer moves earlier), and the fast call, which
+  // completes, must leave the others' deadlines alone.
+  const std::chrono::milliseconds wanted[] = {600ms, 150ms, 350ms, 100ms};
+  std::chrono::steady_clock::duration took[4]{};
+  std::error_code got[4];
+  std::string fast_body;
+  int running = 4;
+  auto call = [&](std::string url, int i) -> khz::task<> {
+    khz::send_options o;
+    o.deadline = wanted[i];
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = co_await c.get(url, std::move(o));
+    took[i] = std::chrono::steady_clock::now() - t0;
+    if (r) {
+      fast_body = body_of(*r);
+    } else {
+      got[i] = r.error();
+    }
+    if (--running == 0) loop.stop();
+  };
+  std::vector<khz::task<>> tasks;
+  for (int i = 0; i < 3; ++i) tasks.push_back(call(srv.url(), i));
+  tasks.push_back(call(fast.url("/hello"), 3));
+  loop.post([&] {
+    for (auto& t : tasks) t.start();
+  });
+  std::thread t([&] { loop.run(); });
+  t.join();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(got[i], errc::timeout) << i << ": " << got[i].message();
+    EXPECT_GE(took[i], wanted[i]) << i;
+    EXPECT_LT(took[i], wanted[i] + 1500ms) << i;
+  }
+  EXPECT_LT(took[1], took[2]);
+  EXPECT_LT(took[2], took[0]);
+  EXPECT_FALSE(got[3]) << got[3].message();
+  EXPECT_EQ(fast_body, "hello");
+}
+
+TEST_P(client_test, alternating_urls_and_origins) {
+  test_server a(GetParam());
+  test_server b(GetParam());
+  client c(options());
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.fetch(khz::method::get, a.url("/hello"));
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(body_of(*r), "hello");
+    r = c.fetch(khz::method::get, a.url("/header/host"));
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(body_of(*r), "127.0.0.1:" + std::to_string(a.port));
+    r = c.fetch(khz::method::get, b.url("/header/host"));
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(body_of(*r), "127.0.0.1:" + std::to_string(b.port));
+  }
+  EXPECT_EQ(c.fetch(khz::method::get, "http://127.0.0.1:0x/").error(), errc::invalid_argument);
+  auto st = c.pool_stats();
+  EXPECT_EQ(st.dialed, 2u);
+  EXPECT_EQ(st.reused, 7u);
+}
+
 TEST_P(client_test, server_that_never_reads_a_large_body_hits_the_write_timeout) {
   script_server srv(
       [](peer& p, int) {
