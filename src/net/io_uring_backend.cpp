@@ -181,6 +181,8 @@ class uring_backend final : public backend {
     buf_size_ = static_cast<unsigned>(std::clamp<std::size_t>(o.uring_buffer_size, 512, std::size_t{1} << 20));
     buf_mask_ = static_cast<unsigned>(io_uring_buf_ring_mask(buf_count_));
     ring_bytes_ = std::size_t{buf_count_} * buf_size_;
+    // Multishot when room + overshoot >= ring, i.e. room >= multishot_room_.
+    multishot_room_ = o.uring_recv_overshoot >= ring_bytes_ ? 0 : ring_bytes_ - o.uring_recv_overshoot;
     br_ = map_buf_ring(buf_count_, br_bytes_);
     if (br_ == nullptr) {
       int err = errno;
@@ -456,9 +458,11 @@ class uring_backend final : public backend {
   // cancelled at once. The input thus never exceeds max_input_bytes when task work runs
   // only inside io_uring_enter (DEFER_TASKRUN, Linux 6.1+: a cancellation is submitted
   // before any further receive runs); on rings without it, by at most one ring.
+  // loop_options::uring_recv_overshoot trades exactness for multishot: the room needed
+  // shrinks by it, and the input may exceed the limit by as much.
   void arm_recv(connection& c) {
     const std::size_t room = input_room(c);
-    const bool multishot = multishot_recv_ && room >= ring_bytes_;
+    const bool multishot = multishot_recv_ && room >= std::max<std::size_t>(multishot_room_, 1);
     io_uring_sqe* sqe = get_sqe();
     if (multishot) {
       io_uring_prep_recv_multishot(sqe, c.fd_, nullptr, 0, 0);
@@ -573,7 +577,7 @@ class uring_backend final : public backend {
         // Too close to the limit for another batch of a whole ring: stop the multishot
         // recv now; its last completion re-arms a bounded single-shot one.
         if (more && (c.flags_ & connection::f_recv_multi) && !(c.flags_ & connection::f_closed) &&
-            input_room(c) < ring_bytes_) {
+            input_room(c) < multishot_room_) {
           cancel_recv(c);
         }
       } else {
@@ -671,6 +675,7 @@ class uring_backend final : public backend {
   unsigned buf_mask_ = 0;
   unsigned buf_pending_ = 0;
   std::size_t ring_bytes_ = 0;  // buf_count_ x buf_size_: what one multishot batch can fill
+  std::size_t multishot_room_ = 0;  // room under the input limit needed for a multishot recv
   std::vector<block*> bufs_;
 
   send_op* free_sends_ = nullptr;
