@@ -1,7 +1,9 @@
 // khz::client: pools, exchanges, retries, redirects, streams. See client.hpp.
 //
 // Shape. Everything a call touches lives on one loop: a client_loop_state per loop holds the
-// pools (one per origin), the DNS cache and a scratch request for serializing. A
+// pools (one per origin), the DNS cache, the deadline list (one timer for all the loop's
+// calls) and a scratch request for serializing. A call's request, URL and response live
+// in the frame of send(); the layers below take references and return error codes. A
 // client_conn is the connection_handler of one pooled connection; while a request is in
 // flight it points at that request's exchange, which the connection's callbacks drive
 // (parse on data, fail on close) and which wakes the awaiting coroutine. Coroutines are
