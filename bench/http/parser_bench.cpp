@@ -1,6 +1,7 @@
 // khz/http codec micro-benchmarks, side by side with llhttp driven by empty callbacks on
-// the same bytes (the ceiling for a parser built on llhttp), with heap allocations per
-// iteration counted by a replaced global operator new ("allocs/iter").
+// the same bytes (the ceiling for a parser built on llhttp; the same llhttp build and
+// settings, lenient flags off), with heap allocations per iteration counted by a
+// replaced global operator new ("allocs/iter").
 //
 // What the khz figures include that llhttp's do not: copying the request bytes into the
 // input link_buffer (what a socket read does), building the request object (views,
@@ -137,12 +138,50 @@ void llhttp_parse(benchmark::State& state, const std::string& wire, std::size_t 
   report(state, before, wire.size(), messages);
 }
 
+// The same with only the callbacks khz's parser registers (start-line spans, the end of
+// the target, the end of the head; it reads the fields itself in one pass afterwards),
+// plus the message counter: the ceiling for khz's own use of llhttp.
+void llhttp_khz_set_parse(benchmark::State& state, const std::string& wire, std::size_t messages) {
+  llhttp_settings_t s;
+  llhttp_settings_init(&s);
+  s.on_method = empty_data;
+  s.on_url = empty_data;
+  s.on_url_complete = empty_cb;
+  s.on_version = empty_data;
+  s.on_status = empty_data;
+  s.on_headers_complete = empty_cb;
+  s.on_message_complete = count_message;
+  llhttp_t p;
+  llhttp_init(&p, HTTP_REQUEST, &s);
+  std::size_t done = 0;
+  p.data = &done;
+  std::uint64_t before = khz::bench::allocations();
+  for (auto _ : state) {
+    done = 0;
+    llhttp_errno_t e = llhttp_execute(&p, wire.data(), wire.size());
+    if (e != HPE_OK || done != messages) state.SkipWithError("llhttp failed");
+    benchmark::DoNotOptimize(done);
+  }
+  report(state, before, wire.size(), messages);
+}
+
 void BM_llhttp_parse_browser_get(benchmark::State& state) { llhttp_parse(state, browser_get, 1); }
 void BM_llhttp_parse_echo_post(benchmark::State& state) { llhttp_parse(state, echo_post, 1); }
 void BM_llhttp_parse_pipeline16(benchmark::State& state) { llhttp_parse(state, pipeline, 16); }
 BENCHMARK(BM_llhttp_parse_browser_get);
 BENCHMARK(BM_llhttp_parse_echo_post);
 BENCHMARK(BM_llhttp_parse_pipeline16);
+
+void BM_llhttp_khz_callbacks_parse_browser_get(benchmark::State& state) {
+  llhttp_khz_set_parse(state, browser_get, 1);
+}
+void BM_llhttp_khz_callbacks_parse_echo_post(benchmark::State& state) { llhttp_khz_set_parse(state, echo_post, 1); }
+void BM_llhttp_khz_callbacks_parse_pipeline16(benchmark::State& state) {
+  llhttp_khz_set_parse(state, pipeline, 16);
+}
+BENCHMARK(BM_llhttp_khz_callbacks_parse_browser_get);
+BENCHMARK(BM_llhttp_khz_callbacks_parse_echo_post);
+BENCHMARK(BM_llhttp_khz_callbacks_parse_pipeline16);
 #endif
 
 // A typical small response: status line, Content-Type, Server, Date, 13-byte body.

@@ -44,6 +44,13 @@
 // Strictness: RFC 9112 without leniency (llhttp's lenient flags are off, and the
 // checks llhttp's default build does not make are made here). docs/http-conformance.md
 // lists every rule with the test that covers it.
+//
+// How the head is read: llhttp validates its bytes and finds where it ends, reporting
+// only the start line's spans; the header fields are then read from the (contiguous)
+// head in one pass, 16 bytes per step, with the line rules llhttp's loose build lacks
+// (CRLF only, no obs-fold, no SP in a name). Every decision about a head is taken at a
+// fixed byte (the end of the target for 414, the end of the head, or the size cap), so
+// it does not depend on how the input was split.
 
 #include <khz/base/config.hpp>
 #include <khz/base/error.hpp>
