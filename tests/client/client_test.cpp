@@ -107,21 +107,11 @@ TEST(client_errors, failure_classes) {
 
 class client_test : public ::testing::TestWithParam<khz::transport> {
  protected:
-  void SetUp() override {
-    if (GetParam() == khz::transport::io_uring) {
-      auto support = khz::probe_io_uring();
-      if (!support) GTEST_SKIP() << "io_uring refused: " << support.reason;
-    }
-  }
   client_options options() {
     return client_options{}.with_transport(GetParam()).with_deadline(5s).with_pool_wait_timeout(2s);
   }
   khz::test::fd_leak_guard leaks_;
 };
-
-std::string transport_name(const ::testing::TestParamInfo<khz::transport>& info) {
-  return khz::to_string(info.param);
-}
 
 // A khz::server on 127.0.0.1 with a few routes.
 struct test_server {
@@ -864,7 +854,6 @@ TEST_P(client_test, middleware_can_refuse_a_call) {
   EXPECT_EQ(c.pool_stats().dialed, 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(transports, client_test,
-                         ::testing::Values(khz::transport::epoll, khz::transport::io_uring), transport_name);
+KHZ_INSTANTIATE_TRANSPORTS(client_test);
 
 }  // namespace

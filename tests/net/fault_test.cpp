@@ -100,14 +100,16 @@ TEST_P(fault, emfile_on_accept_backs_off_keeps_serving_and_recovers) {
 // The clients live in a child process (fork), so that each process needs about 10,000
 // descriptors, within a hard RLIMIT_NOFILE of 20,000 that an unprivileged test cannot
 // raise. The child makes only plain syscalls.
+//
+// 10,000 connections where RLIMIT_NOFILE can be raised that far (CI runs as root: it can);
+// below that, as many as the limit leaves room for, and at least 1,000.
 TEST_P(fault, ten_thousand_concurrent_connections) {
-  constexpr std::size_t count = 10000;
-  const std::size_t needed = count + 256;
-  std::size_t limit = raise_fd_limit(needed);
-  if (limit < needed) {
-    GTEST_SKIP() << "RLIMIT_NOFILE is " << limit << " and cannot be raised to " << needed
-                 << " (needs a higher hard limit or CAP_SYS_RESOURCE)";
-  }
+  constexpr std::size_t wanted = 10000;
+  constexpr std::size_t spare = 256;  // the test's own descriptors, gtest's, the loop's
+  const std::size_t limit = raise_fd_limit(wanted + spare);
+  const std::size_t count = std::min(wanted, limit > spare ? limit - spare : 0);
+  ASSERT_GE(count, 1000u) << "RLIMIT_NOFILE is " << limit << " and cannot be raised (needs CAP_SYS_RESOURCE or a higher hard limit)";
+  RecordProperty("connections", static_cast<int>(count));
   fd_leak_guard guard;
   echo_handler handler;
   loop_thread lt(options());

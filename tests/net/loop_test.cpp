@@ -221,16 +221,25 @@ TEST(transport_selection, auto_falls_back_to_epoll_when_the_environment_refuses_
   EXPECT_FALSE(refused);
 }
 
-TEST(transport_selection, auto_picks_io_uring_when_the_kernel_allows_it) {
+TEST(transport_selection, auto_picks_io_uring_when_the_kernel_allows_it_and_epoll_otherwise) {
   fd_leak_guard guard;
   auto support = probe_io_uring();
   event_loop l;
-  if (!support) {
+  loop_options explicit_uring;
+  explicit_uring.kind = transport::io_uring;
+  auto asked = event_loop::create(explicit_uring);
+  if (support) {
+    EXPECT_TRUE(support.reason.empty());
+    EXPECT_EQ(l.kind(), transport::io_uring);
+    ASSERT_TRUE(asked) << asked.error().message();
+    EXPECT_EQ((*asked)->kind(), transport::io_uring);
+  } else {
+    // A kernel that refuses io_uring: auto falls back, an explicit request says why it cannot.
+    EXPECT_FALSE(support.reason.empty());
     EXPECT_EQ(l.kind(), transport::epoll);
-    GTEST_SKIP() << "io_uring refused here (" << support.reason << "); auto chose epoll";
+    ASSERT_FALSE(asked);
+    EXPECT_EQ(asked.error(), errc::not_supported);
   }
-  EXPECT_TRUE(support.reason.empty());
-  EXPECT_EQ(l.kind(), transport::io_uring);
 }
 
 }  // namespace

@@ -174,30 +174,15 @@ class echo_handler : public connection_handler {
   std::atomic<int> closed{0};
 };
 
-// Parameterization over the two backends.
+// Parameterization over the backends (instantiate with KHZ_INSTANTIATE_TRANSPORTS).
 class transport_test : public ::testing::TestWithParam<transport> {
  protected:
-  void SetUp() override {
-    if (GetParam() == transport::io_uring) {
-      auto support = probe_io_uring();
-      if (!support) GTEST_SKIP() << "io_uring is not available here, so its tests skip: " << support.reason;
-    }
-  }
   loop_options options() const {
     loop_options o;
     o.kind = GetParam();
     return o;
   }
 };
-
-inline std::string transport_name(const ::testing::TestParamInfo<transport>& info) {
-  return to_string(info.param);
-}
-
-#define KHZ_INSTANTIATE_TRANSPORTS(suite)                                                          \
-  INSTANTIATE_TEST_SUITE_P(transports, suite,                                                      \
-                           ::testing::Values(::khz::transport::epoll, ::khz::transport::io_uring), \
-                           ::khz::test::transport_name)
 
 // A listener on 127.0.0.1:0 registered on `lt` (before it starts); returns the address.
 inline address listen_local(loop_thread& lt, connection_handler& h, listen_options o = {},

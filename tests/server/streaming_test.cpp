@@ -163,13 +163,6 @@ struct checksum {
 
 class streaming_test : public ::testing::TestWithParam<khz::transport> {
  protected:
-  void SetUp() override {
-    if (GetParam() == khz::transport::io_uring) {
-      auto support = khz::probe_io_uring();
-      if (!support) GTEST_SKIP() << "io_uring refused: " << support.reason;
-    }
-  }
-
   khz::server_options options() {
     return khz::server_options{}.with_address("127.0.0.1:0").with_loops(1).with_transport(GetParam()).with_worker_threads(1);
   }
@@ -195,8 +188,6 @@ class streaming_test : public ::testing::TestWithParam<khz::transport> {
   std::uint16_t port_ = 0;
   khz::test::fd_leak_guard leaks_;
 };
-
-std::string transport_name(const ::testing::TestParamInfo<khz::transport>& info) { return khz::to_string(info.param); }
 
 // ====================================================================== responses
 
@@ -814,8 +805,7 @@ TEST_P(streaming_test, option_off_read_body_returns_the_complete_body_once) {
   s.shutdown(1s);
 }
 
-INSTANTIATE_TEST_SUITE_P(transports, streaming_test,
-                         ::testing::Values(khz::transport::epoll, khz::transport::io_uring), transport_name);
+KHZ_INSTANTIATE_TRANSPORTS(streaming_test);
 
 // Without a server the stream collects into the response (handlers stay unit-testable).
 TEST(streaming_in_process, perform_request_collects_the_stream) {

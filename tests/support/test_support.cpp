@@ -21,6 +21,12 @@ fd_leak_guard::~fd_leak_guard() {
   EXPECT_EQ(open_fd_count(), before_) << "file descriptors leaked by this test";
 }
 
+std::vector<transport> available_transports() {
+  std::vector<transport> t{transport::epoll};
+  if (probe_io_uring()) t.push_back(transport::io_uring);
+  return t;
+}
+
 std::uint64_t test_seed() {
   if (const char* env = std::getenv("KHZ_TEST_SEED")) return std::strtoull(env, nullptr, 10);
   return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());

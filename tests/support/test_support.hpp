@@ -1,10 +1,13 @@
 #pragma once
 // Helpers shared by the test executables.
 
+#include <khz/net/transport.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace khz::test {
 
@@ -33,4 +36,20 @@ std::string random_bytes(std::mt19937_64& rng, std::size_t n);
 // returns the soft limit now in force.
 std::size_t raise_fd_limit(std::size_t wanted);
 
+// The transports this machine runs: epoll always, io_uring when probe_io_uring() accepts it.
+// Suites parameterized over transports are instantiated over this list (so a kernel that
+// refuses io_uring runs the epoll instances and generates no io_uring ones, instead of
+// skipping them); tests/net/loop_test.cpp asserts what a refused io_uring looks like.
+std::vector<transport> available_transports();
+
+template <class ParamInfo>
+std::string transport_param_name(const ParamInfo& info) {
+  return to_string(info.param);
+}
+
 }  // namespace khz::test
+
+// INSTANTIATE_TEST_SUITE_P over available_transports(), instances named "epoll"/"io_uring".
+#define KHZ_INSTANTIATE_TRANSPORTS(suite)                                                         \
+  INSTANTIATE_TEST_SUITE_P(transports, suite, ::testing::ValuesIn(::khz::test::available_transports()), \
+                           ::khz::test::transport_param_name<::testing::TestParamInfo<::khz::transport>>)
