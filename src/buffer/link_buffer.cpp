@@ -126,7 +126,7 @@ link_buffer& link_buffer::operator=(link_buffer&& other) noexcept {
 
 link_buffer::~link_buffer() { clear(); }
 
-void link_buffer::clear() noexcept {
+void link_buffer::clear_slow() noexcept {
   for (buffer_node* n = first_; n != nullptr;) {
     buffer_node* next = n->next;
     detail::free_node(n);

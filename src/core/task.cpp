@@ -1,5 +1,6 @@
 #include <khz/core/task.hpp>
 
+#include <algorithm>
 #include <new>
 #include <utility>
 
@@ -8,8 +9,12 @@ namespace detail {
 namespace {
 
 constexpr std::size_t frame_granule = 64;
-constexpr std::size_t frame_classes = 32;  // up to 2 KiB
+// Up to 8 KiB: a client call's send() frame is ~6.8 KB, and a frame one byte over the
+// last class goes to the allocator on every call.
+constexpr std::size_t frame_classes = 128;
+// Cached frames per class: 1024 for small frames, and at most 2 MiB of any one class.
 constexpr std::size_t max_cached_per_class = 1024;
+constexpr std::size_t max_cached_bytes_per_class = std::size_t{2} << 20;
 
 struct free_frame {
   free_frame* next;
@@ -64,7 +69,8 @@ void frame_deallocate(void* p, std::size_t size) noexcept {
   }
   if (!frame_pool::destroyed) {
     frame_pool& pool = local_frames();
-    if (pool.count[c] < max_cached_per_class) {
+    const std::size_t cap = std::min(max_cached_per_class, max_cached_bytes_per_class / ((c + 1) * frame_granule));
+    if (pool.count[c] < cap) {
       pool.free[c] = new (p) free_frame{pool.free[c]};
       ++pool.count[c];
       return;

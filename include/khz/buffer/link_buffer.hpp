@@ -183,8 +183,12 @@ class link_buffer {
   // Reserves, copies and commits: convenience for small writes.
   void write(std::string_view bytes) { append(bytes); }
 
-  // Drops everything: readable, pending, scratch. Invalidates every view.
-  void clear() noexcept;
+  // Drops everything: readable, pending, scratch. Invalidates every view. Inline for the
+  // common case of a buffer that holds nothing (message objects clear several per use).
+  void clear() noexcept {
+    if (first_ == nullptr && scratch_ == nullptr) return;  // nothing held: size_ etc. are 0
+    clear_slow();
+  }
 
   // Blocks this buffer holds (consumed-not-released ones included): a diagnostic for
   // tests and memory accounting.
@@ -194,6 +198,7 @@ class link_buffer {
   detail::buffer_node* new_tail_block(std::size_t min_capacity);
   void link_node(detail::buffer_node* n) noexcept;
   void normalize_read() noexcept;
+  void clear_slow() noexcept;
   std::string_view peek_slow(std::size_t n);
   void materialize_files() const noexcept { (void)read_files(); }
   std::error_code read_files() const noexcept;

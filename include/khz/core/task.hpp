@@ -33,7 +33,7 @@ KHZ_BEGIN_NAMESPACE
 
 namespace detail {
 
-// Per-thread free lists for coroutine frames, by 64-byte size class up to 2 KiB;
+// Per-thread free lists for coroutine frames, by 64-byte size class up to 8 KiB;
 // larger frames go to the allocator. A frame freed on another thread goes to that
 // thread's lists.
 void* frame_allocate(std::size_t size);

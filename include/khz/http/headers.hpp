@@ -85,10 +85,13 @@ struct header_field {
 namespace detail {
 
 // A growable array of trivially copyable T with N elements inline. clear() keeps the
-// heap capacity.
+// heap capacity. The inline elements are raw storage, not T[N]: a T with default member
+// initializers would otherwise be constructed N times with every container (24 header
+// fields are ~1 KB of stores per message object), only to be overwritten.
 template <class T, std::size_t N>
 class small_vector {
-  static_assert(std::is_trivially_copyable_v<T>, "small_vector holds trivially copyable types only");
+  static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>,
+                "small_vector holds trivially copyable, trivially destructible types only");
 
  public:
   small_vector() noexcept = default;
@@ -104,8 +107,8 @@ class small_vector {
   }
   ~small_vector() { free_heap(); }
 
-  T* data() noexcept { return heap_ != nullptr ? heap_ : inline_; }
-  const T* data() const noexcept { return heap_ != nullptr ? heap_ : inline_; }
+  T* data() noexcept { return heap_ != nullptr ? heap_ : inline_data(); }
+  const T* data() const noexcept { return heap_ != nullptr ? heap_ : inline_data(); }
   std::size_t size() const noexcept { return size_; }
   std::size_t capacity() const noexcept { return heap_ != nullptr ? heap_capacity_ : N; }
   bool empty() const noexcept { return size_ == 0; }
@@ -119,7 +122,8 @@ class small_vector {
 
   void push_back(const T& v) {
     if (KHZ_UNLIKELY(size_ == capacity())) grow();
-    data()[size_++] = v;
+    ::new (static_cast<void*>(data() + size_)) T(v);
+    ++size_;
   }
   void pop_back() noexcept { --size_; }
   void erase_at(std::size_t i) noexcept {
@@ -149,15 +153,20 @@ class small_vector {
       heap_ = std::exchange(o.heap_, nullptr);
       heap_capacity_ = std::exchange(o.heap_capacity_, 0);
     } else {
-      std::memcpy(static_cast<void*>(inline_), o.inline_, size_ * sizeof(T));
+      std::memcpy(static_cast<void*>(inline_), o.inline_, size_ * sizeof(T));  // T is implicit-lifetime
     }
     o.size_ = 0;
   }
 
+  // Elements [0, size_) are alive; T is trivially copyable and trivially destructible,
+  // so memcpy and placement new create them and nothing needs destroying.
+  T* inline_data() noexcept { return std::launder(reinterpret_cast<T*>(inline_)); }
+  const T* inline_data() const noexcept { return std::launder(reinterpret_cast<const T*>(inline_)); }
+
   T* heap_ = nullptr;
   std::size_t heap_capacity_ = 0;
   std::size_t size_ = 0;
-  T inline_[N];
+  alignas(T) unsigned char inline_[N * sizeof(T)];
 };
 
 // Bump allocator for copied strings: memory comes in chunks that never move, so a view
