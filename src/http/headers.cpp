@@ -4,6 +4,62 @@
 
 KHZ_BEGIN_NAMESPACE
 namespace detail {
+namespace {
+
+// Chunks of the standard size are recycled through a per-thread free list, so that a
+// message built afresh per call (a client request with a copied target, a response
+// with copied fields) takes no heap allocation in steady state. A chunk released on
+// another thread goes to that thread's list.
+constexpr std::size_t standard_chunk_capacity = 1024;
+constexpr std::size_t max_cached_chunks = 256;  // 256 KiB a thread at most
+
+struct chunk_cache {
+  void* free = nullptr;  // each free chunk starts with the pointer to the next
+  std::size_t count = 0;
+  static thread_local bool destroyed;
+  ~chunk_cache() {
+    while (free != nullptr) {
+      void* next = *static_cast<void**>(free);
+      ::operator delete(free);
+      free = next;
+    }
+    destroyed = true;
+  }
+};
+thread_local bool chunk_cache::destroyed = false;
+
+chunk_cache& local_chunks() noexcept {
+  thread_local chunk_cache cache;
+  return cache;
+}
+
+void* allocate_chunk(std::size_t bytes, std::size_t capacity) {
+  if (capacity == standard_chunk_capacity && !chunk_cache::destroyed) {
+    chunk_cache& cache = local_chunks();
+    if (cache.free != nullptr) {
+      void* p = cache.free;
+      cache.free = *static_cast<void**>(p);
+      --cache.count;
+      return p;
+    }
+  }
+  return ::operator new(bytes);
+}
+
+void free_chunk(void* p, std::size_t capacity) noexcept {
+  if (capacity == standard_chunk_capacity && !chunk_cache::destroyed) {
+    chunk_cache& cache = local_chunks();
+    if (cache.count < max_cached_chunks) {
+      *static_cast<void**>(p) = cache.free;
+      cache.free = p;
+      ++cache.count;
+      return;
+    }
+  }
+  ::operator delete(p);
+}
+
+}  // namespace
 
 char* string_arena::allocate(std::size_t n) {
   // Find room in the current chunk or a later (kept) one before allocating.
@@ -12,8 +68,8 @@ char* string_arena::allocate(std::size_t n) {
     current_->used = 0;
   }
   if (current_ == nullptr || current_->capacity - current_->used < n) {
-    std::size_t capacity = std::max<std::size_t>(n, 1024);
-    void* memory = ::operator new(sizeof(chunk) + capacity);
+    std::size_t capacity = std::max<std::size_t>(n, standard_chunk_capacity);
+    void* memory = allocate_chunk(sizeof(chunk) + capacity, capacity);
     auto* c = new (memory) chunk{nullptr, capacity, 0};
     if (current_ == nullptr) {
       // Chunks after head_ may exist unused only when current_ != nullptr.
@@ -45,7 +101,7 @@ void string_arena::clear() noexcept {
 void string_arena::release_all() noexcept {
   while (head_ != nullptr) {
     chunk* next = head_->next;
-    ::operator delete(static_cast<void*>(head_));
+    free_chunk(static_cast<void*>(head_), head_->capacity);
     head_ = next;
   }
   current_ = nullptr;

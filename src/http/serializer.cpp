@@ -8,6 +8,10 @@
 #include <cstring>
 #include <ctime>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 KHZ_BEGIN_NAMESPACE
 
 namespace {
@@ -63,14 +67,38 @@ class head_writer {
   char* p_;
 };
 
-// A field value: VCHAR / obs-text / SP / HTAB (no CR, LF, NUL or other control byte),
-// eight bytes a step.
+// A field value: VCHAR / obs-text / SP / HTAB (no CR, LF, NUL or other control byte).
+// Sixteen bytes a step where SSE2 is available (x86-64 always): the smallest byte (unsigned)
+// and whether a DEL was seen are gathered over the whole value and tested once, so a 1 KiB
+// value costs ~64 steps of four instructions. A byte below SP (HTAB is one, and allowed)
+// sends the value to the exact byte loop below.
 bool field_value_ok(std::string_view s) noexcept {
+  const char* p = s.data();
+  std::size_t n = s.size();
+#if defined(__SSE2__)
+  if (n >= 16) {
+    const __m128i del = _mm_set1_epi8(0x7f);
+    __m128i low = _mm_set1_epi8(-1);  // 0xff: the unsigned minimum so far
+    __m128i dels = _mm_setzero_si128();
+    auto step = [&](const char* at) noexcept {
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+      low = _mm_min_epu8(low, x);
+      dels = _mm_or_si128(dels, _mm_cmpeq_epi8(x, del));
+    };
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) step(p + i);
+    if (i != n) step(p + n - 16);  // the last (overlapping) 16 bytes cover the tail
+    if (_mm_movemask_epi8(dels) != 0) return false;
+    // All bytes >= SP exactly when max(low, SP) == low.
+    const __m128i space = _mm_set1_epi8(0x20);
+    if (_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(low, space), low)) == 0xffff) return true;
+  }
+#endif
   namespace sw = detail::http_chars::swar;
   constexpr std::uint64_t del = sw::ones * 0x7f;
   std::size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    const std::uint64_t x = sw::load(s.data() + i);
+  for (; i + 8 <= n; i += 8) {
+    const std::uint64_t x = sw::load(p + i);
     if (sw::any_below(x, 0x20) || sw::any_zero(x ^ del)) {
       if (!detail::http_chars::all_of_class(s.substr(i, 8), detail::http_chars::cc_field_vchar)) return false;
     }

@@ -158,6 +158,26 @@ TEST(write_response, refuses_header_injection) {
   EXPECT_FALSE(write_response(out, res));
 }
 
+// Every byte at every position of values shorter than, equal to and longer than one
+// 16-byte step: refused exactly when it is a control byte other than HTAB, or DEL.
+TEST(write_response, field_value_bytes_exhaustive) {
+  for (std::size_t len : {1u, 7u, 8u, 15u, 16u, 17u, 31u, 33u, 100u}) {
+    for (std::size_t pos = 0; pos < len; ++pos) {
+      for (int b = 0; b < 256; ++b) {
+        const auto byte = static_cast<unsigned char>(b);
+        const bool allowed = byte == '\t' || (byte >= 0x20 && byte != 0x7f);
+        std::string value(len, 'a');
+        value[pos] = static_cast<char>(byte);
+        response res;
+        res.headers().add("X-V", value);
+        link_buffer out;
+        ASSERT_EQ(static_cast<bool>(write_response(out, res)), allowed)
+            << "byte " << b << " at " << pos << " of " << len;
+      }
+    }
+  }
+}
+
 TEST(write_response, chunked_needs_http11) {
   response res;
   res.set_version({1, 0});
