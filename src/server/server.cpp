@@ -58,8 +58,6 @@ struct server_http_conn {
   bool body_blocked = false;      // feeding stopped: the handler has not read enough
   bool process_posted = false;    // a deferred process() is queued on the loop
   unsigned holds = 0;             // posted tasks that refer to this connection
-  timer_id drain_timer = 0;       // re-check of the pending output for a waiting stream
-  std::int64_t drain_delay_ms = 1;
   server_http_conn* prev = nullptr;
   server_http_conn* next = nullptr;
 
@@ -120,7 +118,6 @@ struct server_loop_state {
     if (conns == h) conns = h->next;
     if (h->parsing != nullptr) release(h->parsing);
     if (h->body_ctx != nullptr && h->body_detached) release(h->body_ctx);
-    if (h->drain_timer != 0) loop->cancel_timer(h->drain_timer);
     delete h;
     conn_count.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -229,10 +226,6 @@ struct server_state final : connection_handler, stream_backend {
     if (h->parsing != nullptr) {
       h->ls->release(h->parsing);
       h->parsing = nullptr;
-    }
-    if (h->drain_timer != 0) {
-      h->ls->loop->cancel_timer(h->drain_timer);
-      h->drain_timer = 0;
     }
     const std::error_code gone = make_error_code(errc::closed);
     if (h->body_ctx != nullptr) {
@@ -544,11 +537,11 @@ struct server_state final : connection_handler, stream_backend {
     if (!turn || h.conn->pending_output() > opts.stream_write_high_water) {
       st.want_flush = true;
       st.want_last = last;
-      if (turn) arm_drain_check(h);
+      // Serviced from on_write_drained once everything written has left (no polling).
+      if (turn) h.conn->notify_drained();
       return false;
     }
     write_stream(h, ctx, last, h.queue.size() - h.head - 1);
-    h.drain_delay_ms = 1;
     return true;
   }
 
@@ -565,27 +558,13 @@ struct server_state final : connection_handler, stream_backend {
     if (h.done_writing) {
       st.error = make_error_code(errc::closed);
     } else if (h.conn->pending_output() > opts.stream_write_high_water) {
-      arm_drain_check(h);
+      h.conn->notify_drained();
       return;
     } else {
       write_stream(h, ctx, st.want_last, h.queue.size() - h.head - 1);
-      h.drain_delay_ms = 1;
     }
     st.want_flush = false;
     wake_stream(ctx);
-  }
-
-  // on_write_drained tells when a blocked output has fully drained; output the kernel
-  // took without blocking (and io_uring sends completed whole) tell nothing, so a waiting
-  // stream also re-checks on a timer, backing off from 1 to 16 ms.
-  void arm_drain_check(server_http_conn& h) {
-    if (h.drain_timer != 0) return;
-    const std::int64_t delay = h.drain_delay_ms;
-    h.drain_delay_ms = std::min<std::int64_t>(delay * 2, 16);
-    h.drain_timer = h.ls->loop->run_after(std::chrono::milliseconds(delay), [this, hp = &h] {
-      hp->drain_timer = 0;
-      service_stream(*hp);
-    });
   }
 
   static void wake_stream(context& ctx) {

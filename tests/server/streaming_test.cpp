@@ -383,6 +383,34 @@ TEST_P(streaming_test, slow_reader_makes_flush_wait_with_bounded_output_then_get
   EXPECT_LE(max_pending.load(), high_water + piece) << "the connection's unsent output stayed bounded";
 }
 
+// Pieces larger than the high-water mark, read by a fast client: each flush() waits until
+// the output has left and is resumed by the drain notification (the kernel takes the bytes
+// without the write ever blocking, so nothing but that notification wakes it).
+TEST_P(streaming_test, flush_over_the_high_water_mark_resumes_once_the_output_has_left) {
+  constexpr std::size_t piece = 256 * 1024;
+  constexpr std::size_t pieces = 16;  // 4 MiB
+  khz::server s(options().with_stream_write_high_water(16 * 1024).with_write_timeout(10s));
+  std::atomic<std::size_t> flushed{0};
+  s.get("/big", [&](context& c) -> khz::task<> {
+    auto w = c.stream(200, "application/octet-stream", piece * pieces);
+    for (std::size_t i = 0; i < pieces; ++i) {
+      w.write(pattern(i * piece, piece));
+      if (!co_await w.flush()) co_return;
+      if (!co_await w.flush()) co_return;  // above the mark again at once: waits for the drain
+      flushed = i + 1;
+    }
+    (void)co_await w.finish();
+  });
+  start(s);
+  stream_client c(port_);
+  ASSERT_TRUE(c.send(get("/big")));
+  khz::response r;
+  ASSERT_TRUE(c.read_response(r, khz::method::get, 20s));
+  EXPECT_EQ(flushed.load(), pieces);
+  EXPECT_TRUE(body_of(r) == pattern(0, piece * pieces));
+  s.shutdown(1s);
+}
+
 TEST_P(streaming_test, head_request_gets_the_head_only) {
   khz::server s(options());
   s.handle("HEAD", "/doc", [](context& c) -> khz::task<> {
