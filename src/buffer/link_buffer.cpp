@@ -216,6 +216,17 @@ link_buffer link_buffer::slice(std::size_t n) {
   assert(n <= size_);
   n = std::min(n, size_);
   link_buffer out;
+  buffer_node* r = read_;
+  if (r != nullptr && !r->file && static_cast<std::size_t>(r->wr - r->rd) >= n && n != 0) {
+    // Within the read node (a parsed head, a body that arrived with it): one node.
+    detail::block_acquire(r->blk);
+    out.link_node(detail::new_node(r->blk, r->rd, r->rd + n, false));
+    out.size_ = n;
+    r->rd += n;
+    size_ -= n;
+    normalize_read();
+    return out;
+  }
   std::size_t left = n;
   for (buffer_node* node = read_; left > 0; node = node->next) {
     std::size_t take = std::min(left, node->readable());

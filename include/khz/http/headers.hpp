@@ -192,7 +192,10 @@ class string_arena {
   std::string_view store(std::string_view s);
   // n writable bytes owned by the arena (contents unspecified).
   char* allocate(std::size_t n);
-  void clear() noexcept;
+  void clear() noexcept {
+    current_ = head_;
+    if (current_ != nullptr) current_->used = 0;
+  }
 
  private:
   struct chunk {
