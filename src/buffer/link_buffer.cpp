@@ -101,31 +101,6 @@ void free_scratch(scratch_chunk* s) noexcept {
 
 using detail::buffer_node;
 
-link_buffer::link_buffer(link_buffer&& other) noexcept
-    : first_(std::exchange(other.first_, nullptr)),
-      read_(std::exchange(other.read_, nullptr)),
-      tail_(std::exchange(other.tail_, nullptr)),
-      size_(std::exchange(other.size_, 0)),
-      pending_(std::exchange(other.pending_, 0)),
-      scratch_(std::exchange(other.scratch_, nullptr)),
-      files_(std::exchange(other.files_, 0)) {}
-
-link_buffer& link_buffer::operator=(link_buffer&& other) noexcept {
-  if (this != &other) {
-    clear();
-    first_ = std::exchange(other.first_, nullptr);
-    read_ = std::exchange(other.read_, nullptr);
-    tail_ = std::exchange(other.tail_, nullptr);
-    size_ = std::exchange(other.size_, 0);
-    pending_ = std::exchange(other.pending_, 0);
-    scratch_ = std::exchange(other.scratch_, nullptr);
-    files_ = std::exchange(other.files_, 0);
-  }
-  return *this;
-}
-
-link_buffer::~link_buffer() { clear(); }
-
 void link_buffer::clear_slow() noexcept {
   for (buffer_node* n = first_; n != nullptr;) {
     buffer_node* next = n->next;
@@ -136,12 +111,6 @@ void link_buffer::clear_slow() noexcept {
   size_ = pending_ = 0;
   files_ = 0;
   detail::free_scratch(std::exchange(scratch_, nullptr));
-}
-
-// Moves the read position off fully consumed nodes when a later node exists, so that
-// read_ always points at the node holding the next readable byte (if any).
-void link_buffer::normalize_read() noexcept {
-  while (read_ != nullptr && read_->readable() == 0 && read_->next != nullptr) read_ = read_->next;
 }
 
 std::string_view link_buffer::front() const noexcept {
@@ -196,6 +165,14 @@ void link_buffer::skip(std::size_t n) {
 }
 
 void link_buffer::release() noexcept {
+  buffer_node* r = read_;
+  if (r != nullptr && r == first_ && r->next == nullptr && size_ == 0 && pending_ == 0 && !r->file &&
+      r->rd == r->wr && scratch_ == nullptr) {
+    // Everything read, in one block (a read that was parsed whole): give it back.
+    detail::free_node(r);
+    first_ = read_ = tail_ = nullptr;
+    return;
+  }
   normalize_read();
   while (first_ != nullptr && first_ != read_) {
     buffer_node* n = first_;

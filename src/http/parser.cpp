@@ -504,7 +504,11 @@ struct parser_callbacks {
       const std::string_view value(vb, static_cast<std::size_t>(ve - vb));
       const known_field id = classify_token_name(p, name_size);
       if (KHZ_UNLIKELY(id != known_field::other)) {
-        if (int r = known_field_value(c, id, value); r != 0) return r;
+        if (id == known_field::host) {
+          if (c.host_count_ < 255) ++c.host_count_;
+        } else if (int r = known_field_value(c, id, value); r != 0) {
+          return r;
+        }
       }
       out.push(header_field{std::string_view(p, name_size), value, id});
       p = eol + 2;
@@ -707,13 +711,12 @@ const llhttp_t& fresh_llhttp() noexcept {
 }
 }  // namespace
 
-void parser_core::restart_llhttp() noexcept {
-  const llhttp_t& fresh = requests_ ? fresh_llhttp<HTTP_REQUEST>() : fresh_llhttp<HTTP_RESPONSE>();
-  std::memcpy(llhttp_, &fresh, sizeof(llhttp_t));
-}
+void parser_core::restart_llhttp() noexcept { std::memcpy(llhttp_, fresh_llhttp_, sizeof(llhttp_t)); }
 
 parser_core::parser_core(bool requests, const http_limits& limits) noexcept
-    : limits_(limits), requests_(requests) {
+    : fresh_llhttp_(requests ? &fresh_llhttp<HTTP_REQUEST>() : &fresh_llhttp<HTTP_RESPONSE>()),
+      limits_(limits),
+      requests_(requests) {
   restart_llhttp();
   body_limit_ = limits_.max_body_size;
 }

@@ -58,6 +58,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 KHZ_BEGIN_NAMESPACE
 
@@ -71,11 +72,30 @@ class link_buffer {
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
   link_buffer() noexcept = default;
-  link_buffer(link_buffer&& other) noexcept;
-  link_buffer& operator=(link_buffer&& other) noexcept;
+  link_buffer(link_buffer&& other) noexcept
+      : first_(std::exchange(other.first_, nullptr)),
+        read_(std::exchange(other.read_, nullptr)),
+        tail_(std::exchange(other.tail_, nullptr)),
+        size_(std::exchange(other.size_, 0)),
+        pending_(std::exchange(other.pending_, 0)),
+        scratch_(std::exchange(other.scratch_, nullptr)),
+        files_(std::exchange(other.files_, 0)) {}
+  link_buffer& operator=(link_buffer&& other) noexcept {
+    if (this != &other) {
+      clear();
+      first_ = std::exchange(other.first_, nullptr);
+      read_ = std::exchange(other.read_, nullptr);
+      tail_ = std::exchange(other.tail_, nullptr);
+      size_ = std::exchange(other.size_, 0);
+      pending_ = std::exchange(other.pending_, 0);
+      scratch_ = std::exchange(other.scratch_, nullptr);
+      files_ = std::exchange(other.files_, 0);
+    }
+    return *this;
+  }
   link_buffer(const link_buffer&) = delete;
   link_buffer& operator=(const link_buffer&) = delete;
-  ~link_buffer();
+  ~link_buffer() { clear(); }
 
   // ------------------------------------------------------------------ reader side
 
@@ -231,6 +251,12 @@ struct buffer_node {
 };
 
 }  // namespace detail
+
+// Moves the read position off fully consumed nodes when a later node exists, so that
+// read_ always points at the node holding the next readable byte (if any).
+inline void link_buffer::normalize_read() noexcept {
+  while (read_ != nullptr && read_->readable() == 0 && read_->next != nullptr) read_ = read_->next;
+}
 
 template <class F>
 void link_buffer::for_each_chunk(F&& f) const {
