@@ -130,7 +130,7 @@ TEST(request_parser, field_line_scan_at_every_offset) {
   }
 }
 
-// Values past 128 bytes are scanned 64 bytes per step (AVX2 where the CPU has it, else
+// Values past 80 bytes are scanned 64 bytes per step (AVX2 where the CPU has it, else
 // memchr): a bare CR or LF at any offset of those steps, or the line end there, must
 // give the same answer as a byte loop.
 TEST(request_parser, long_value_scan_at_every_offset) {

@@ -110,7 +110,7 @@ class link_buffer {
 
   // The readable bytes of the first block, without copying or consuming (may be fewer
   // than size(); empty only when the buffer is empty).
-  std::string_view front() const noexcept;
+  std::string_view front() const noexcept;  // inline below
 
   // peek(n), then consume those n bytes.
   std::string_view next(std::size_t n);
@@ -219,6 +219,7 @@ class link_buffer {
   void link_node(detail::buffer_node* n) noexcept;
   void normalize_read() noexcept;
   void clear_slow() noexcept;
+  std::string_view front_slow() const noexcept;
   std::string_view peek_slow(std::size_t n);
   void materialize_files() const noexcept { (void)read_files(); }
   std::error_code read_files() const noexcept;
@@ -251,6 +252,15 @@ struct buffer_node {
 };
 
 }  // namespace detail
+
+inline std::string_view link_buffer::front() const noexcept {
+  // The usual case: memory only, the next readable byte in the read node.
+  if (KHZ_LIKELY(files_ == 0 && read_ != nullptr && read_->rd != read_->wr && size_ != 0)) {
+    const std::size_t n = static_cast<std::size_t>(read_->wr - read_->rd);
+    return {read_->rd, n < size_ ? n : size_};
+  }
+  return front_slow();
+}
 
 // Moves the read position off fully consumed nodes when a later node exists, so that
 // read_ always points at the node holding the next readable byte (if any).
