@@ -57,7 +57,10 @@ thread_local bool pool_destroyed = false;
 }  // namespace
 
 void block_release(block* b) noexcept {
-  if (b->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // The only reference (the usual case: a block read, parsed and given back by one
+  // owner): no other thread can hold one or take one, so the count needs no atomic
+  // read-modify-write. Otherwise drop ours; the last one frees.
+  if (b->refs.load(std::memory_order_acquire) != 1 && b->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   if (b->kind == block_kind::external) {
     delete static_cast<external_block*>(b);
     return;

@@ -22,25 +22,33 @@ struct scratch_chunk {
 namespace {
 
 // Per-thread free list of nodes, so that linking a block costs no allocation once warm.
+// The list is a trivially destructible thread_local (constant-initialized: no guard on
+// access); the owner, a second thread_local registered when the first node is cached,
+// frees the cached nodes at thread exit.
 struct node_pool {
   static constexpr std::size_t max_cached = 4096;
   buffer_node* free = nullptr;
   std::size_t count = 0;
+  bool owner_registered = false;
+  bool destroyed = false;  // the owner has run: nodes go straight back to the allocator
+};
+thread_local node_pool nodes;
 
-  ~node_pool() {
-    while (free != nullptr) {
-      buffer_node* n = std::exchange(free, free->next);
+struct node_pool_owner {
+  ~node_pool_owner() {
+    while (nodes.free != nullptr) {
+      buffer_node* n = std::exchange(nodes.free, nodes.free->next);
       delete n;
     }
-    destroyed = true;
+    nodes.count = 0;
+    nodes.destroyed = true;
   }
-  static thread_local bool destroyed;
 };
-thread_local bool node_pool::destroyed = false;
 
-node_pool& local_nodes() noexcept {
-  thread_local node_pool pool;
-  return pool;
+KHZ_NOINLINE void register_node_pool_owner() noexcept {
+  thread_local node_pool_owner owner;
+  (void)owner;
+  nodes.owner_registered = true;
 }
 
 buffer_node* new_node(block* b, char* rd, char* wr, bool writable);
@@ -54,13 +62,10 @@ buffer_node* new_file_node(block* b, std::uint64_t offset, std::size_t length) {
 }
 
 buffer_node* new_node(block* b, char* rd, char* wr, bool writable) {
-  buffer_node* n = nullptr;
-  if (!node_pool::destroyed) {
-    node_pool& pool = local_nodes();
-    if (pool.free != nullptr) {
-      n = std::exchange(pool.free, pool.free->next);
-      --pool.count;
-    }
+  buffer_node* n = nodes.free;
+  if (n != nullptr) {
+    nodes.free = n->next;
+    --nodes.count;
   }
   if (n == nullptr) n = new buffer_node;
   n->next = nullptr;
@@ -76,14 +81,12 @@ buffer_node* new_node(block* b, char* rd, char* wr, bool writable) {
 
 void free_node(buffer_node* n) noexcept {
   block_release(n->blk);
-  if (!node_pool::destroyed) {
-    node_pool& pool = local_nodes();
-    if (pool.count < node_pool::max_cached) {
-      n->next = pool.free;
-      pool.free = n;
-      ++pool.count;
-      return;
-    }
+  if (!nodes.destroyed && nodes.count < node_pool::max_cached) {
+    if (KHZ_UNLIKELY(!nodes.owner_registered)) register_node_pool_owner();
+    n->next = nodes.free;
+    nodes.free = n;
+    ++nodes.count;
+    return;
   }
   delete n;
 }
@@ -101,31 +104,6 @@ void free_scratch(scratch_chunk* s) noexcept {
 
 using detail::buffer_node;
 
-link_buffer::link_buffer(link_buffer&& other) noexcept
-    : first_(std::exchange(other.first_, nullptr)),
-      read_(std::exchange(other.read_, nullptr)),
-      tail_(std::exchange(other.tail_, nullptr)),
-      size_(std::exchange(other.size_, 0)),
-      pending_(std::exchange(other.pending_, 0)),
-      scratch_(std::exchange(other.scratch_, nullptr)),
-      files_(std::exchange(other.files_, 0)) {}
-
-link_buffer& link_buffer::operator=(link_buffer&& other) noexcept {
-  if (this != &other) {
-    clear();
-    first_ = std::exchange(other.first_, nullptr);
-    read_ = std::exchange(other.read_, nullptr);
-    tail_ = std::exchange(other.tail_, nullptr);
-    size_ = std::exchange(other.size_, 0);
-    pending_ = std::exchange(other.pending_, 0);
-    scratch_ = std::exchange(other.scratch_, nullptr);
-    files_ = std::exchange(other.files_, 0);
-  }
-  return *this;
-}
-
-link_buffer::~link_buffer() { clear(); }
-
 void link_buffer::clear_slow() noexcept {
   for (buffer_node* n = first_; n != nullptr;) {
     buffer_node* next = n->next;
@@ -138,13 +116,7 @@ void link_buffer::clear_slow() noexcept {
   detail::free_scratch(std::exchange(scratch_, nullptr));
 }
 
-// Moves the read position off fully consumed nodes when a later node exists, so that
-// read_ always points at the node holding the next readable byte (if any).
-void link_buffer::normalize_read() noexcept {
-  while (read_ != nullptr && read_->readable() == 0 && read_->next != nullptr) read_ = read_->next;
-}
-
-std::string_view link_buffer::front() const noexcept {
+std::string_view link_buffer::front_slow() const noexcept {
   if (KHZ_UNLIKELY(files_ != 0)) materialize_files();
   for (buffer_node* n = read_; n != nullptr; n = n->next) {
     if (n->readable() != 0) return {n->rd, std::min(n->readable(), size_)};
@@ -196,6 +168,14 @@ void link_buffer::skip(std::size_t n) {
 }
 
 void link_buffer::release() noexcept {
+  buffer_node* r = read_;
+  if (r != nullptr && r == first_ && r->next == nullptr && size_ == 0 && pending_ == 0 && !r->file &&
+      r->rd == r->wr && scratch_ == nullptr) {
+    // Everything read, in one block (a read that was parsed whole): give it back.
+    detail::free_node(r);
+    first_ = read_ = tail_ = nullptr;
+    return;
+  }
   normalize_read();
   while (first_ != nullptr && first_ != read_) {
     buffer_node* n = first_;
@@ -216,6 +196,17 @@ link_buffer link_buffer::slice(std::size_t n) {
   assert(n <= size_);
   n = std::min(n, size_);
   link_buffer out;
+  buffer_node* r = read_;
+  if (r != nullptr && !r->file && static_cast<std::size_t>(r->wr - r->rd) >= n && n != 0) {
+    // Within the read node (a parsed head, a body that arrived with it): one node.
+    detail::block_acquire(r->blk);
+    out.link_node(detail::new_node(r->blk, r->rd, r->rd + n, false));
+    out.size_ = n;
+    r->rd += n;
+    size_ -= n;
+    normalize_read();
+    return out;
+  }
   std::size_t left = n;
   for (buffer_node* node = read_; left > 0; node = node->next) {
     std::size_t take = std::min(left, node->readable());
@@ -410,6 +401,24 @@ void link_buffer::commit(std::size_t n) noexcept {
 }
 
 void link_buffer::append(std::string_view bytes) {
+  const std::size_t n = bytes.size();
+  if (n == 0) return;
+  if (tail_ != nullptr) {
+    if (tail_->writable && static_cast<std::size_t>(tail_->blk->end() - tail_->wr) >= n) {
+      // Fits in the tail block.
+      std::memcpy(tail_->wr, bytes.data(), n);
+      tail_->wr += n;
+      pending_ += n;
+      return;
+    }
+  } else if (n <= block_pool::max_pooled_block_size) {
+    // An empty buffer (an idle connection's input, once released): one block.
+    detail::block* b = block_pool::local().allocate(std::max(n, block_pool::min_block_size));
+    std::memcpy(b->data, bytes.data(), n);
+    first_ = read_ = tail_ = detail::new_node(b, b->data, b->data + n, true);
+    pending_ += n;
+    return;
+  }
   while (!bytes.empty()) {
     // Fill the tail block, then ask for a block sized for the rest (capped at the
     // largest pooled class so a huge copy does not need one huge allocation).

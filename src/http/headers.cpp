@@ -93,11 +93,6 @@ std::string_view string_arena::store(std::string_view s) {
   return {p, s.size()};
 }
 
-void string_arena::clear() noexcept {
-  current_ = head_;
-  if (current_ != nullptr) current_->used = 0;
-}
-
 void string_arena::release_all() noexcept {
   while (head_ != nullptr) {
     chunk* next = head_->next;

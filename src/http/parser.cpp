@@ -20,6 +20,12 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define KHZ_HAVE_AVX2_DISPATCH 1
+#else
+#define KHZ_HAVE_AVX2_DISPATCH 0
+#endif
 
 KHZ_BEGIN_NAMESPACE
 
@@ -58,10 +64,121 @@ static_assert(alignof(llhttp_t) <= 8, "parser_core::llhttp_ is under-aligned for
 
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
+#if defined(__SSE2__)
+// The bytes of the 16 at p that are CR or LF, as bits.
+inline unsigned eol_bits(const char* p) noexcept {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return static_cast<unsigned>(
+      _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\r')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\n')))));
+}
+
+#if KHZ_HAVE_AVX2_DISPATCH
+// The first CR or LF in [p, end), or end, with AVX2, 64 bytes per step (one pass where
+// memchr needs two): chosen at run time where the CPU has it. Loads never leave [end - 32, end) at the
+// end; the caller guarantees those 32 bytes are readable.
+__attribute__((target("avx2"), always_inline)) inline std::uint32_t eol_bits_avx2(const char* q) noexcept {
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+  return static_cast<std::uint32_t>(_mm256_movemask_epi8(
+      _mm256_or_si256(_mm256_cmpeq_epi8(x, _mm256_set1_epi8('\r')), _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\n')))));
+}
+
+__attribute__((target("avx2"), noinline)) const char* find_eol_avx2(const char* p, const char* end) noexcept {
+  for (; end - p >= 64; p += 64) {
+    const std::uint64_t e = eol_bits_avx2(p) | std::uint64_t{eol_bits_avx2(p + 32)} << 32;
+    if (e != 0) return p + std::countr_zero(e);
+  }
+  if (end - p >= 32) {
+    if (const std::uint32_t e = eol_bits_avx2(p); e != 0) return p + std::countr_zero(e);
+    p += 32;
+  }
+  if (p >= end) return end;
+  const std::uint32_t e = eol_bits_avx2(end - 32) >> (32 - (end - p));
+  return e != 0 ? p + std::countr_zero(e) : end;
+}
+
+// (__builtin_cpu_init: the initializer may run before libgcc's own CPU detection.)
+inline const bool cpu_has_avx2 = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") != 0;
+}();
+#endif
+
+// The first CR or LF in [p, end), or end. Precondition: the bytes from lo to end are
+// readable, lo at least 16 bytes before end (loads near the end are the last 16 bytes,
+// shifted).
+inline const char* find_eol(const char* p, const char* end, const char* lo) noexcept {
+  for (int i = 0; i < 2 && end - p >= 32; ++i, p += 32) {
+    const unsigned e = eol_bits(p) | eol_bits(p + 16) << 16;
+    if (e != 0) return p + std::countr_zero(e);
+  }
+  if (end - p < 32) {
+    if (end - p >= 16) {
+      if (const unsigned e = eol_bits(p); e != 0) return p + std::countr_zero(e);
+      p += 16;
+    }
+    if (p >= end) return end;
+    const unsigned e = eol_bits(end - 16) >> (16 - (end - p));
+    return e != 0 ? p + std::countr_zero(e) : end;
+  }
+  // A long value (64 bytes read): 64 bytes per step with AVX2 where the CPU has it
+  // (and the 32 bytes before end are readable); else libc's memchr, the fastest scan
+  // there is: the first CR, and any LF before it.
+#if KHZ_HAVE_AVX2_DISPATCH
+  if (cpu_has_avx2 && end - lo >= 32) return find_eol_avx2(p, end);
+#else
+  (void)lo;
+#endif
+  const void* r = std::memchr(p, '\r', static_cast<std::size_t>(end - p));
+  const char* cr = r != nullptr ? static_cast<const char*>(r) : end;
+  const void* l = std::memchr(p, '\n', static_cast<std::size_t>(cr - p));
+  return l != nullptr ? static_cast<const char*>(l) : cr;
+}
+
+
+// How many of the 16 bytes at p, from the first, are letters, digits, '.' or '-': the
+// bytes of almost every host name (all of them reg-name bytes).
+inline unsigned host_prefix16(const char* p) noexcept {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i lower = _mm_or_si128(x, _mm_set1_epi8(0x20));
+  const __m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
+                                      _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1)));
+  const __m128i digit =
+      _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+  const __m128i punct = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')), _mm_cmpeq_epi8(x, _mm_set1_epi8('-')));
+  const unsigned ok = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(alpha, digit), punct)));
+  return static_cast<unsigned>(std::countr_zero(~ok));  // 16 when all are
+}
+
+// Bytes of the 16 at p that are not request-target bytes (VCHAR but '#'), as bits.
+inline unsigned bad_target_bits(const char* p) noexcept {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  // Signed compares: bytes from 0x80 are negative, so they fail the first test.
+  const __m128i vchar = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(0x20)), _mm_cmplt_epi8(x, _mm_set1_epi8(0x7f)));
+  const __m128i ok = _mm_andnot_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('#')), vchar);
+  return ~static_cast<unsigned>(_mm_movemask_epi8(ok)) & 0xffffu;
+}
+#endif
+
 // Host = uri-host [ ":" port ] (RFC 9110 §7.2): reg-name or IP-literal bytes, digits
 // after the last ':' outside brackets. Empty is allowed (RFC 9112 §3.2).
-bool valid_host(std::string_view h) noexcept {
+// `limit`: the bytes up to it are readable (the end of the head), for 16-byte loads.
+bool valid_host(std::string_view h, const char* limit) noexcept {
   std::size_t i = 0;
+#if defined(__SSE2__)
+  if (h.size() <= 16 && limit - h.data() >= 16) {
+    // The usual host: letters, digits, dots and dashes, then maybe ":port".
+    i = std::min<std::size_t>(host_prefix16(h.data()), h.size());
+    if (i == h.size()) return true;
+    if (h[i] == ':') {
+      for (++i; i < h.size(); ++i)
+        if (!is_digit(h[i])) return false;
+      return true;
+    }
+    i = 0;
+  }
+#else
+  (void)limit;
+#endif
   if (!h.empty() && h[0] == '[') {
     std::size_t close = h.find(']');
     if (close == std::string_view::npos) return false;
@@ -83,6 +200,22 @@ bool valid_host(std::string_view h) noexcept {
   for (; i < h.size(); ++i)
     if (!is_digit(h[i])) return false;
   return true;
+}
+
+// target_bytes_valid(), 16 bytes per step; `limit` as for valid_host().
+inline bool target_valid(std::string_view t, const char* limit) noexcept {
+#if defined(__SSE2__)
+  const char* p = t.data();
+  std::size_t n = t.size();
+  for (; n >= 16; p += 16, n -= 16)
+    if (bad_target_bits(p) != 0) return false;
+  if (n == 0) return true;
+  if (limit - p >= 16) return (bad_target_bits(p) & ((1u << n) - 1)) == 0;
+  return target_bytes_valid(std::string_view(p, n));
+#else
+  (void)limit;
+  return target_bytes_valid(t);
+#endif
 }
 
 // One field line as found by scan_line(): where its first CR or LF is (or `end`), where
@@ -143,6 +276,7 @@ inline line_scan scan_line(const char* p, const char* end) noexcept {
   }
   return {p, colon, space};
 }
+
 
 // classify_field() for a name made of token bytes (what llhttp lets through): ORing 0x20
 // lower-cases letters and maps no other token byte onto a letter or '-', the only bytes
@@ -298,42 +432,89 @@ struct parser_callbacks {
   // Reads every field line in [c.line_start_, end): the head ends at `end`, right after
   // the empty line. llhttp accepted these bytes, so a line without a bare CR or LF is
   // exactly the field line llhttp read: name ':' OWS value OWS CRLF.
+  //
+  // Per line, one 16-byte load at its start gives the colon, any SP before it and, for a
+  // short line, its end; a longer value is scanned for its CR or LF 16 bytes per step
+  // (libc's memchr past 64 bytes). Loads never leave [c.head_begin_, end): near the end
+  // the load is the last 16 bytes of the head, shifted (the head is at least 16 bytes
+  // long whenever it has a field line; shorter heads take the byte loop).
   static int scan_fields(parser_core& c, const char* end) {
     headers& out = c.msg_->headers();
     const char* p = c.line_start_;
+    std::size_t count = c.header_count_;
+    const std::size_t max_count = c.limits_.max_header_count;
     for (;;) {
-      if (KHZ_UNLIKELY(end - p < 2)) return error(c, 400, "bare CR or LF in header section");
-      const char first = *p;
-      if (first == '\r') {
-        // The empty line: CRLF, and the head ends right after it.
-        if (p[1] != '\n' || end - p != 2) return error(c, 400, "bare CR or LF in header section");
-        return 0;
+      const char* colon;
+      const char* eol;
+      bool bad_name;
+#if defined(__SSE2__)
+      // The usual line, 16 bytes or more before the end of the head: no CR, LF, SP or
+      // HTAB at its start and a colon among its first 16 bytes. Anything else takes the
+      // byte-exact path below.
+      unsigned e = 0, k = 0, s = 0;
+      if (KHZ_LIKELY(end - p >= 16)) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        e = static_cast<unsigned>(_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\r')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\n')))));
+        s = static_cast<unsigned>(_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\t')))));
+        k = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(':'))));
+        k &= e ^ (e - 1);  // colons before the first CR or LF (all of them when there is none)
+        if ((e | s) & 1u) k = 0;
       }
-      if (KHZ_UNLIKELY(first == ' ' || first == '\t'))
-        return error(c, 400, "obs-fold or whitespace before a field line");
-      const line_scan line = scan_line(p, end);
-      const char* eol = line.eol;
-      if (KHZ_UNLIKELY(end - eol < 2 || eol[0] != '\r' || eol[1] != '\n'))
-        return error(c, 400, "bare CR or LF in header section");
-      if (KHZ_UNLIKELY(++c.header_count_ > c.limits_.max_header_count)) return error(c, 431, "too many header fields");
+      if (KHZ_LIKELY(k != 0)) {
+        colon = p + std::countr_zero(k);
+        // SP (or HTAB) before the colon, or no name at all.
+        bad_name = ((s & (k ^ (k - 1))) | (k & 1u)) != 0;
+        eol = e != 0 ? p + std::countr_zero(e) : find_eol(p + 16, end, c.head_begin_);
+      } else
+#endif
+      {
+        if (KHZ_UNLIKELY(end - p < 2)) return error(c, 400, "bare CR or LF in header section");
+        const char first = *p;
+        if (first == '\r') {
+          // The empty line: CRLF, and the head ends right after it.
+          if (p[1] != '\n' || end - p != 2) return error(c, 400, "bare CR or LF in header section");
+          c.header_count_ = count;
+          return 0;
+        }
+        if (KHZ_UNLIKELY(first == ' ' || first == '\t'))
+          return error(c, 400, "obs-fold or whitespace before a field line");
+        const line_scan line = scan_line(p, end);
+        colon = line.colon;
+        eol = line.eol;
+        bad_name = colon == nullptr || colon == p || line.space_in_name;
+      }
+      std::uint16_t crlf = 0;
+      if (KHZ_LIKELY(end - eol >= 2)) std::memcpy(&crlf, eol, 2);
+      if (KHZ_UNLIKELY(crlf != ('\n' << 8 | '\r'))) return error(c, 400, "bare CR or LF in header section");
+      if (KHZ_UNLIKELY(++count > max_count)) return error(c, 431, "too many header fields");
       // llhttp's loose-mode name table is tchar plus SP: SP is the only byte left to
       // refuse (the test header_name_bytes_exhaustive proves it for all 256 bytes).
-      const char* colon = line.colon;
-      if (KHZ_UNLIKELY(colon == nullptr || colon == p || line.space_in_name))
-        return error(c, 400, "invalid header field name");
-      std::string_view name(p, static_cast<std::size_t>(colon - p));
+      if (KHZ_UNLIKELY(bad_name)) return error(c, 400, "invalid header field name");
+      const std::size_t name_size = static_cast<std::size_t>(colon - p);
       // OWS around the value is not part of it. llhttp has already refused every
-      // control byte but HTAB in values (test header_value_bytes_exhaustive).
+      // control byte but HTAB in values (test header_value_bytes_exhaustive). The loops
+      // need no bound: the CR at eol stops the first, the colon the second.
       const char* vb = colon + 1;
-      while (vb < eol && (*vb == ' ' || *vb == '\t')) ++vb;
+      vb += *vb == ' ';
+      if (KHZ_UNLIKELY(*vb == ' ' || *vb == '\t'))
+        while (*vb == ' ' || *vb == '\t') ++vb;
       const char* ve = eol;
-      while (ve > vb && (ve[-1] == ' ' || ve[-1] == '\t')) --ve;
-      std::string_view value(vb, static_cast<std::size_t>(ve - vb));
-      known_field id = classify_token_name(p, name.size());
-      if (id != known_field::other) {
-        if (int r = known_field_value(c, id, value); r != 0) return r;
+      if (KHZ_UNLIKELY(ve[-1] == ' ' || ve[-1] == '\t')) {
+        while (ve[-1] == ' ' || ve[-1] == '\t') --ve;
+        if (ve < vb) ve = vb;  // an empty value
       }
-      out.push(header_field{name, value, id});
+      const std::string_view value(vb, static_cast<std::size_t>(ve - vb));
+      const known_field id = classify_token_name(p, name_size);
+      if (KHZ_UNLIKELY(id != known_field::other)) {
+        if (id == known_field::host) {
+          if (c.host_count_ < 255) ++c.host_count_;
+        } else if (int r = known_field_value(c, id, value); r != 0) {
+          return r;
+        }
+      }
+      out.push(header_field{std::string_view(p, name_size), value, id});
       p = eol + 2;
     }
   }
@@ -380,6 +561,18 @@ struct parser_callbacks {
         break;
       }
       case known_field::connection:
+        // The usual values, one token: word compares (ORing 0x20 maps no value byte
+        // but a letter's other case onto a letter, and only CR, never in a value, onto
+        // '-').
+        if (value.size() == 10 && lower8(value.data()) == lower8("keep-ali") &&
+            lower2(value.data() + 8) == lower2("ve")) {
+          c.conn_keep_alive_ = true;
+          break;
+        }
+        if (value.size() == 5 && lower4(value.data()) == lower4("clos") && (value[4] | 0x20) == 'e') {
+          c.conn_close_ = true;
+          break;
+        }
         for_each_list_element(value, [&](std::string_view token) {
           if (iequals(token, "close")) c.conn_close_ = true;
           else if (iequals(token, "keep-alive")) c.conn_keep_alive_ = true;
@@ -430,14 +623,14 @@ struct parser_callbacks {
       std::string_view name(c.method_b_, static_cast<std::size_t>(c.method_e_ - c.method_b_));
       std::string_view target(c.target_b_, static_cast<std::size_t>(c.target_e_ - c.target_b_));
       khz::method meth = method_from_llhttp(p->method);
-      if (target.empty() || !target_bytes_valid(target)) return error(c, 400, "invalid request-target");
+      if (target.empty() || !target_valid(target, end)) return error(c, 400, "invalid request-target");
       // origin-form (the common case) is valid for every method but CONNECT.
       if ((target[0] != '/' || meth == khz::method::connect) &&
           split_target(target, meth).form == target_form::invalid)
         return error(c, 400, "request-target form not allowed for the method");
       if (c.host_count_ > 1) return error(c, 400, "more than one Host field");
       if (http11 && c.host_count_ == 0) return error(c, 400, "missing Host field");
-      if (c.host_count_ == 1 && !valid_host(m.headers().get(known_field::host)))
+      if (c.host_count_ == 1 && !valid_host(m.headers().get(known_field::host), end))
         return error(c, 400, "invalid Host field");
       message_access::set_request_line(r, meth, name, target);
       std::string_view expect = m.headers().get(known_field::expect);
@@ -522,13 +715,12 @@ const llhttp_t& fresh_llhttp() noexcept {
 }
 }  // namespace
 
-void parser_core::restart_llhttp() noexcept {
-  const llhttp_t& fresh = requests_ ? fresh_llhttp<HTTP_REQUEST>() : fresh_llhttp<HTTP_RESPONSE>();
-  std::memcpy(llhttp_, &fresh, sizeof(llhttp_t));
-}
+void parser_core::restart_llhttp() noexcept { std::memcpy(llhttp_, fresh_llhttp_, sizeof(llhttp_t)); }
 
 parser_core::parser_core(bool requests, const http_limits& limits) noexcept
-    : limits_(limits), requests_(requests) {
+    : fresh_llhttp_(requests ? &fresh_llhttp<HTTP_REQUEST>() : &fresh_llhttp<HTTP_RESPONSE>()),
+      limits_(limits),
+      requests_(requests) {
   restart_llhttp();
   body_limit_ = limits_.max_body_size;
 }
@@ -751,8 +943,12 @@ parse_status parser_core::parse_body(link_buffer& in, link_buffer& sink) {
     case phase::body_length: {
       std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(in.size(), body_remaining_));
       if (take != 0) {
-        sink.append(in.slice(take));
-        sink.flush();
+        if (&sink == &msg_->body() && sink.block_count() == 0 && sink.pending() == 0) {
+          sink = in.slice(take);  // the message's body, empty since it started: the slice is it
+        } else {
+          sink.append(in.slice(take));
+          sink.flush();
+        }
         body_remaining_ -= take;
         body_received_ += take;
       }

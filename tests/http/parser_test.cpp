@@ -8,6 +8,7 @@
 
 #include <cctype>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -125,6 +126,96 @@ TEST(request_parser, field_line_scan_at_every_offset) {
           }
         }
       }
+    }
+  }
+}
+
+// Values past 80 bytes are scanned 64 bytes per step (AVX2 where the CPU has it, else
+// memchr): a bare CR or LF at any offset of those steps, or the line end there, must
+// give the same answer as a byte loop.
+TEST(request_parser, long_value_scan_at_every_offset) {
+  for (std::size_t v : {127, 128, 129, 159, 160, 161, 191, 192, 193, 200, 255, 256, 257, 300}) {
+    const std::string value(v, 'v');
+    {
+      request_parser p;
+      request r;
+      std::string wire = "GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + value + "\r\nZ: z\r\n\r\n";
+      ASSERT_EQ(parse_whole(wire, r, p), parse_status::message_complete) << v;
+      EXPECT_EQ(r.headers().get("x-long"), value);
+      EXPECT_EQ(r.headers().get("z"), "z");
+    }
+    for (std::size_t at = 0; at <= v; ++at) {
+      for (const char* cut : {"\n", "\r"}) {
+        request_parser p;
+        request r;
+        std::string val = value;
+        val.insert(at, cut);
+        std::string wire = "GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + val + "\r\n\r\n";
+        EXPECT_EQ(parse_whole(wire, r, p), parse_status::error) << v << " " << at;
+        EXPECT_EQ(p.error().status, 400u) << v << " " << at;
+      }
+    }
+  }
+}
+
+// Host values are checked 16 bytes at a time when they are short (letters, digits, '.',
+// '-', then an optional port) and byte by byte otherwise; both must agree.
+TEST(request_parser, host_fast_and_byte_paths_agree) {
+  struct host_case {
+    const char* host;
+    bool ok;
+  };
+  for (host_case hc : std::initializer_list<host_case>{
+           {"a", true}, {"www.example.com", true}, {"127.0.0.1:8080", true}, {"a-b.c:", true},
+           {"0123456789abcdef", true}, {"0123456789abcdefg", true}, {"a_b~c!$&'()*+,;=%", true},
+           {"a:8x", false}, {"a:80:80", false}, {"a/b", false}, {"a@b", false}, {"[::1]", true},
+           {"[::1]:443", true}, {"[::g]", false}, {"a b", false}, {"exa\x80mple", false},
+           {"ex|ample.com", false}, {"", true}}) {
+    for (const char* tail : {"\r\n\r\n", "\r\nX-Pad: 0123456789abcdef0123456789\r\n\r\n"}) {
+      request_parser p;
+      request r;
+      std::string wire = std::string("GET / HTTP/1.1\r\nHost: ") + hc.host + tail;
+      parse_status st = parse_whole(wire, r, p);
+      EXPECT_EQ(st, hc.ok ? parse_status::message_complete : parse_status::error) << hc.host << tail;
+      if (!hc.ok) {
+        EXPECT_EQ(p.error().status, 400u) << hc.host;
+      }
+    }
+  }
+}
+
+// Connection values of one token are compared as words; every case mix and near miss
+// must read as the list parser would.
+TEST(request_parser, connection_one_token_fast_path) {
+  struct conn_case {
+    const char* value;
+    bool keep_alive;  // on HTTP/1.0
+    bool close;       // on HTTP/1.1
+  };
+  for (conn_case cc : std::initializer_list<conn_case>{{"keep-alive", true, false},
+                                                       {"Keep-Alive", true, false},
+                                                       {"KEEP-ALIVE", true, false},
+                                                       {"keep-alivf", false, false},
+                                                       {"keep_alive", false, false},
+                                                       {"close", false, true},
+                                                       {"Close", false, true},
+                                                       {"closf", false, false},
+                                                       {"close, keep-alive", false, true},
+                                                       {"keep-alive, close", false, true},
+                                                       {"upgrade", false, false}}) {
+    {
+      request_parser p;
+      request r;
+      std::string wire = std::string("GET / HTTP/1.0\r\nConnection: ") + cc.value + "\r\n\r\n";
+      ASSERT_EQ(parse_whole(wire, r, p), parse_status::message_complete) << cc.value;
+      EXPECT_EQ(r.keep_alive(), cc.keep_alive && !cc.close) << cc.value;
+    }
+    {
+      request_parser p;
+      request r;
+      std::string wire = std::string("GET / HTTP/1.1\r\nHost: a\r\nConnection: ") + cc.value + "\r\n\r\n";
+      ASSERT_EQ(parse_whole(wire, r, p), parse_status::message_complete) << cc.value;
+      EXPECT_EQ(r.keep_alive(), !cc.close) << cc.value;
     }
   }
 }

@@ -58,6 +58,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 KHZ_BEGIN_NAMESPACE
 
@@ -71,11 +72,30 @@ class link_buffer {
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
   link_buffer() noexcept = default;
-  link_buffer(link_buffer&& other) noexcept;
-  link_buffer& operator=(link_buffer&& other) noexcept;
+  link_buffer(link_buffer&& other) noexcept
+      : first_(std::exchange(other.first_, nullptr)),
+        read_(std::exchange(other.read_, nullptr)),
+        tail_(std::exchange(other.tail_, nullptr)),
+        size_(std::exchange(other.size_, 0)),
+        pending_(std::exchange(other.pending_, 0)),
+        scratch_(std::exchange(other.scratch_, nullptr)),
+        files_(std::exchange(other.files_, 0)) {}
+  link_buffer& operator=(link_buffer&& other) noexcept {
+    if (this != &other) {
+      clear();
+      first_ = std::exchange(other.first_, nullptr);
+      read_ = std::exchange(other.read_, nullptr);
+      tail_ = std::exchange(other.tail_, nullptr);
+      size_ = std::exchange(other.size_, 0);
+      pending_ = std::exchange(other.pending_, 0);
+      scratch_ = std::exchange(other.scratch_, nullptr);
+      files_ = std::exchange(other.files_, 0);
+    }
+    return *this;
+  }
   link_buffer(const link_buffer&) = delete;
   link_buffer& operator=(const link_buffer&) = delete;
-  ~link_buffer();
+  ~link_buffer() { clear(); }
 
   // ------------------------------------------------------------------ reader side
 
@@ -90,7 +110,7 @@ class link_buffer {
 
   // The readable bytes of the first block, without copying or consuming (may be fewer
   // than size(); empty only when the buffer is empty).
-  std::string_view front() const noexcept;
+  std::string_view front() const noexcept;  // inline below
 
   // peek(n), then consume those n bytes.
   std::string_view next(std::size_t n);
@@ -199,6 +219,7 @@ class link_buffer {
   void link_node(detail::buffer_node* n) noexcept;
   void normalize_read() noexcept;
   void clear_slow() noexcept;
+  std::string_view front_slow() const noexcept;
   std::string_view peek_slow(std::size_t n);
   void materialize_files() const noexcept { (void)read_files(); }
   std::error_code read_files() const noexcept;
@@ -231,6 +252,21 @@ struct buffer_node {
 };
 
 }  // namespace detail
+
+inline std::string_view link_buffer::front() const noexcept {
+  // The usual case: memory only, the next readable byte in the read node.
+  if (KHZ_LIKELY(files_ == 0 && read_ != nullptr && read_->rd != read_->wr && size_ != 0)) {
+    const std::size_t n = static_cast<std::size_t>(read_->wr - read_->rd);
+    return {read_->rd, n < size_ ? n : size_};
+  }
+  return front_slow();
+}
+
+// Moves the read position off fully consumed nodes when a later node exists, so that
+// read_ always points at the node holding the next readable byte (if any).
+inline void link_buffer::normalize_read() noexcept {
+  while (read_ != nullptr && read_->readable() == 0 && read_->next != nullptr) read_ = read_->next;
+}
 
 template <class F>
 void link_buffer::for_each_chunk(F&& f) const {

@@ -94,10 +94,10 @@ class small_vector {
                 "small_vector holds trivially copyable, trivially destructible types only");
 
  public:
-  small_vector() noexcept = default;
+  small_vector() noexcept : data_(inline_data()) {}
   small_vector(const small_vector&) = delete;
   small_vector& operator=(const small_vector&) = delete;
-  small_vector(small_vector&& o) noexcept { take(o); }
+  small_vector(small_vector&& o) noexcept : data_(inline_data()) { take(o); }
   small_vector& operator=(small_vector&& o) noexcept {
     if (this != &o) {
       free_heap();
@@ -107,51 +107,51 @@ class small_vector {
   }
   ~small_vector() { free_heap(); }
 
-  T* data() noexcept { return heap_ != nullptr ? heap_ : inline_data(); }
-  const T* data() const noexcept { return heap_ != nullptr ? heap_ : inline_data(); }
+  T* data() noexcept { return data_; }
+  const T* data() const noexcept { return data_; }
   std::size_t size() const noexcept { return size_; }
-  std::size_t capacity() const noexcept { return heap_ != nullptr ? heap_capacity_ : N; }
+  std::size_t capacity() const noexcept { return capacity_; }
   bool empty() const noexcept { return size_ == 0; }
-  T& operator[](std::size_t i) noexcept { return data()[i]; }
-  const T& operator[](std::size_t i) const noexcept { return data()[i]; }
-  T* begin() noexcept { return data(); }
-  T* end() noexcept { return data() + size_; }
-  const T* begin() const noexcept { return data(); }
-  const T* end() const noexcept { return data() + size_; }
-  T& back() noexcept { return data()[size_ - 1]; }
+  T& operator[](std::size_t i) noexcept { return data_[i]; }
+  const T& operator[](std::size_t i) const noexcept { return data_[i]; }
+  T* begin() noexcept { return data_; }
+  T* end() noexcept { return data_ + size_; }
+  const T* begin() const noexcept { return data_; }
+  const T* end() const noexcept { return data_ + size_; }
+  T& back() noexcept { return data_[size_ - 1]; }
 
   void push_back(const T& v) {
-    if (KHZ_UNLIKELY(size_ == capacity())) grow();
-    ::new (static_cast<void*>(data() + size_)) T(v);
+    if (KHZ_UNLIKELY(size_ == capacity_)) grow();
+    ::new (static_cast<void*>(data_ + size_)) T(v);
     ++size_;
   }
   void pop_back() noexcept { --size_; }
   void erase_at(std::size_t i) noexcept {
-    T* d = data();
-    std::memmove(static_cast<void*>(d + i), d + i + 1, (size_ - i - 1) * sizeof(T));
+    std::memmove(static_cast<void*>(data_ + i), data_ + i + 1, (size_ - i - 1) * sizeof(T));
     --size_;
   }
   void clear() noexcept { size_ = 0; }
 
  private:
+  bool on_heap() const noexcept { return data_ != inline_data(); }
   void grow() {
-    std::size_t cap = capacity() * 2;
+    std::size_t cap = capacity_ * 2;
     T* p = static_cast<T*>(::operator new(cap * sizeof(T)));
-    std::memcpy(static_cast<void*>(p), data(), size_ * sizeof(T));
+    std::memcpy(static_cast<void*>(p), data_, size_ * sizeof(T));
     free_heap();
-    heap_ = p;
-    heap_capacity_ = cap;
+    data_ = p;
+    capacity_ = cap;
   }
   void free_heap() noexcept {
-    if (heap_ != nullptr) ::operator delete(static_cast<void*>(heap_));
-    heap_ = nullptr;
-    heap_capacity_ = 0;
+    if (on_heap()) ::operator delete(static_cast<void*>(data_));
+    data_ = inline_data();
+    capacity_ = N;
   }
   void take(small_vector& o) noexcept {
     size_ = o.size_;
-    if (o.heap_ != nullptr) {
-      heap_ = std::exchange(o.heap_, nullptr);
-      heap_capacity_ = std::exchange(o.heap_capacity_, 0);
+    if (o.on_heap()) {
+      data_ = std::exchange(o.data_, o.inline_data());
+      capacity_ = std::exchange(o.capacity_, N);
     } else {
       std::memcpy(static_cast<void*>(inline_), o.inline_, size_ * sizeof(T));  // T is implicit-lifetime
     }
@@ -159,13 +159,15 @@ class small_vector {
   }
 
   // Elements [0, size_) are alive; T is trivially copyable and trivially destructible,
-  // so memcpy and placement new create them and nothing needs destroying.
+  // so memcpy and placement new create them and nothing needs destroying. data_ points
+  // at the inline storage or at the heap block; it is kept rather than recomputed so
+  // that an access is one load.
   T* inline_data() noexcept { return std::launder(reinterpret_cast<T*>(inline_)); }
   const T* inline_data() const noexcept { return std::launder(reinterpret_cast<const T*>(inline_)); }
 
-  T* heap_ = nullptr;
-  std::size_t heap_capacity_ = 0;
+  T* data_;
   std::size_t size_ = 0;
+  std::size_t capacity_ = N;
   alignas(T) unsigned char inline_[N * sizeof(T)];
 };
 
@@ -192,7 +194,10 @@ class string_arena {
   std::string_view store(std::string_view s);
   // n writable bytes owned by the arena (contents unspecified).
   char* allocate(std::size_t n);
-  void clear() noexcept;
+  void clear() noexcept {
+    current_ = head_;
+    if (current_ != nullptr) current_->used = 0;
+  }
 
  private:
   struct chunk {

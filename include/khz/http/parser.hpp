@@ -136,6 +136,7 @@ class parser_core {
   std::size_t copy_more(link_buffer& in);
 
   alignas(8) unsigned char llhttp_[96];  // llhttp_t, kept inline (size checked in the .cpp)
+  const void* fresh_llhttp_ = nullptr;    // llhttp's initial state for this kind of parser
   http_limits limits_;
   chunked_decoder chunked_;
   parse_error error_{};
