@@ -391,6 +391,7 @@ TEST_P(streaming_test, flush_over_the_high_water_mark_resumes_once_the_output_ha
   constexpr std::size_t pieces = 16;  // 4 MiB
   khz::server s(options().with_stream_write_high_water(16 * 1024).with_write_timeout(10s));
   std::atomic<std::size_t> flushed{0};
+  std::atomic<bool> finished{false};
   s.get("/big", [&](context& c) -> khz::task<> {
     auto w = c.stream(200, "application/octet-stream", piece * pieces);
     for (std::size_t i = 0; i < pieces; ++i) {
@@ -399,13 +400,17 @@ TEST_P(streaming_test, flush_over_the_high_water_mark_resumes_once_the_output_ha
       if (!co_await w.flush()) co_return;  // above the mark again at once: waits for the drain
       flushed = i + 1;
     }
-    (void)co_await w.finish();
+    finished = (co_await w.finish()).has_value();
   });
   start(s);
   stream_client c(port_);
   ASSERT_TRUE(c.send(get("/big")));
   khz::response r;
   ASSERT_TRUE(c.read_response(r, khz::method::get, 20s));
+  // The whole body can reach the client before the handler resumes from its last flush():
+  // wait (bounded) for the handler to finish.
+  for (int i = 0; i < 500 && !finished.load(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(finished.load()) << "the last flush() was not resumed after the output left";
   EXPECT_EQ(flushed.load(), pieces);
   EXPECT_TRUE(body_of(r) == pattern(0, piece * pieces));
   s.shutdown(1s);
