@@ -16,6 +16,15 @@ bool starts_with_icase(std::string_view s, std::string_view prefix) noexcept {
   }
   return true;
 }
+
+// Where the query of an origin-form target starts ('?'), or t.size(). Short targets (most
+// paths) take a byte loop: below a few dozen bytes a call into memchr costs more.
+std::size_t find_query_mark(std::string_view t) noexcept {
+  if (t.size() >= 32) return std::min(t.find('?'), t.size());
+  std::size_t i = 0;
+  while (i < t.size() && t[i] != '?') ++i;
+  return i;
+}
 }  // namespace
 
 std::string_view context::param(std::string_view name) const noexcept {
@@ -171,14 +180,14 @@ void context::redirect(unsigned code, std::string_view location) {
   }
   response_.set_status(code);
   response_.headers().set("Location", location);
-  response_.body().clear();
+  response_.set_body(std::string_view{});
 }
 
 void context::set_cookie(const khz::cookie& c) { response_.headers().add("Set-Cookie", format_set_cookie(c)); }
 
 void context::no_content() noexcept {
   response_.set_status(204);
-  response_.body().clear();
+  response_.set_body(std::string_view{});
 }
 
 void context::not_found() { data(404, "text/plain; charset=utf-8", std::string_view("404 page not found")); }
@@ -197,9 +206,18 @@ void throw_no_runtime(const char* what) {
 }  // namespace detail
 
 void context::begin_request(std::string_view peer_ip, const client_ip_resolver* ip_rules) noexcept {
-  const request_target target = request_.split();  // once: dispatch() uses both parts
-  path_ = target.path;
-  query_ = target.query;
+  // Once: dispatch() uses both parts. origin-form (nearly every request: "/" first, any
+  // method but CONNECT) needs only the '?' found, not the whole split_target().
+  const std::string_view t = request_.target();
+  if (KHZ_LIKELY(!t.empty() && t.front() == '/' && request_.method() != method::connect)) {
+    const std::size_t q = find_query_mark(t);
+    path_ = t.substr(0, q);
+    query_ = q < t.size() ? t.substr(q + 1) : std::string_view{};
+  } else {
+    const request_target target = request_.split();
+    path_ = target.path;
+    query_ = target.query;
+  }
   ip_rules_ = ip_rules;
   remote_ip_len_ = std::min(peer_ip.size(), sizeof(remote_ip_));
   std::memcpy(remote_ip_, peer_ip.data(), remote_ip_len_);
@@ -270,7 +288,7 @@ void context::chain_finished(void* self) {
 }
 
 void context::finish_dispatch() noexcept {
-  if (response_.body().empty() && response_.body().pending() == 0) {
+  if (response_.body_empty()) {
     try {
       if (match_.kind == route_match_kind::not_found && response_.status_code() == 404) {
         data(404, "text/plain; charset=utf-8", std::string_view("404 page not found"));

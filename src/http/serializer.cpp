@@ -14,6 +14,17 @@
 
 KHZ_BEGIN_NAMESPACE
 
+namespace detail {
+// The small body set_body() keeps inside a message: written next to the head without
+// going through a link_buffer (no block taken and released per message).
+struct serializer_access {
+  static std::string_view small_body(const message_base& m) noexcept {
+    return std::string_view(m.small_, m.small_size_);
+  }
+  static void drop_small_body(message_base& m) noexcept { m.small_size_ = 0; }
+};
+}  // namespace detail
+
 namespace {
 
 constexpr const char* day_names[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
@@ -112,10 +123,14 @@ bool field_value_ok(std::string_view s) noexcept {
 }
 
 // Checks every field (a token name, a clean value) and adds the bytes they take on the
-// wire to `bytes`. False: a field is refused.
+// wire to `bytes`. False: a field is refused. A field classified as one of the codec's
+// known names (id != other: classify_field() matched it, or headers::push() was given a
+// validated field, its precondition) has a token name already; only other names are
+// checked byte by byte.
 bool scan_fields(const headers& h, std::size_t& bytes) noexcept {
   for (const header_field& f : h) {
-    if (!detail::http_chars::is_token(f.name) || !field_value_ok(f.value)) return false;
+    if ((f.id == known_field::other && !detail::http_chars::is_token(f.name)) || !field_value_ok(f.value))
+      return false;
     bytes += f.name.size() + f.value.size() + 4;  // ": " and CRLF
   }
   return true;
@@ -281,8 +296,18 @@ result<void> write_response_head(link_buffer& out, const response& res, std::opt
 result<void> write_response(link_buffer& out, response& res, const write_options& options) {
   std::size_t trailer_bytes = 0;
   if (res.chunked() && !scan_fields(res.trailers(), trailer_bytes)) return errc::invalid_argument;
-  res.body().flush();
   const bool no_body = status_forbids_body(res.status_code());
+  // A small body kept in the message (set_body() of a few bytes), not chunked: copied
+  // right after the head, into the block the head went to.
+  const std::string_view small = res.chunked() ? std::string_view{} : detail::serializer_access::small_body(res);
+  if (!small.empty()) {
+    auto r = write_response_head(out, res, no_body ? 0 : small.size(), options);
+    if (!r) return r;
+    if (!no_body && options.request_method != method::head) out.append(small);
+    detail::serializer_access::drop_small_body(res);
+    return {};
+  }
+  res.body().flush();
   const std::uint64_t length = no_body ? 0 : res.body().size();
   auto r = write_response_head(out, res, res.chunked() ? std::nullopt : std::optional<std::uint64_t>(length), options);
   if (!r) return r;
@@ -320,9 +345,17 @@ result<void> write_request_head(link_buffer& out, const request& req, std::optio
 result<void> write_request(link_buffer& out, request& req, const write_options& options) {
   std::size_t trailer_bytes = 0;
   if (req.chunked() && !scan_fields(req.trailers(), trailer_bytes)) return errc::invalid_argument;
+  const khz::method m = req.method();
+  const std::string_view small = req.chunked() ? std::string_view{} : detail::serializer_access::small_body(req);
+  if (!small.empty()) {  // as in write_response()
+    auto r = write_request_head(out, req, small.size());
+    if (!r) return r;
+    out.append(small);
+    detail::serializer_access::drop_small_body(req);
+    return {};
+  }
   req.body().flush();
   const std::uint64_t length = req.body().size();
-  const khz::method m = req.method();
   const bool wants_length = length != 0 || m == method::post || m == method::put || m == method::patch;
   auto r = write_request_head(out, req,
                               req.chunked() || !wants_length ? std::nullopt : std::optional<std::uint64_t>(length));

@@ -26,6 +26,27 @@ TEST(context, method_path_full_path_and_params) {
   EXPECT_EQ(res.header("Content-Type"), "text/plain; charset=utf-8");
 }
 
+// begin_request() splits origin-form targets itself (the '?' only); every target must give
+// the path and query split_target() gives, short and long, with and without a query.
+TEST(context, path_and_query_split_as_split_target_does) {
+  const std::string long_path = "/" + std::string(40, 'p');
+  const std::string targets[] = {"/", "/?", "/a?b=1", "/a?", "/a??x", "/abc/def", long_path,
+                                 long_path + "?q=" + std::string(40, 'v'), "/" + std::string(30, 'x') + "?y",
+                                 "/" + std::string(31, 'x') + "?y", "http://h.example/p?z=2"};
+  for (const std::string& t : targets) {
+    khz::router r;
+    r.no_route([](context& c) {
+      c.string(200, "{}|{}|{}", c.path(), c.query("b").value_or("-"), c.query("q").has_value());
+    });
+    auto res = perform_request(r, khz::testing::test_request("GET", t));
+    const khz::request_target parts = khz::split_target(t, khz::method::get);
+    std::string expect = std::string(parts.path) + "|";
+    expect += t.find("b=1") != std::string::npos ? "1" : "-";
+    expect += t.find("q=") != std::string::npos ? "|true" : "|false";
+    EXPECT_EQ(res.body(), expect) << t;
+  }
+}
+
 TEST(context, missing_param_is_empty) {
   khz::router r;
   r.get("/a/:id", [](context& c) { c.string(200, "[{}]", c.param("nope")); });

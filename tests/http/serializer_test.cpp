@@ -137,12 +137,76 @@ TEST(write_response, small_body_is_copied_next_to_the_head) {
   EXPECT_EQ(out.block_count(), 1u);
 }
 
+// set_body() keeps up to small_body_capacity bytes in the message itself: body() still
+// shows them (and whatever is appended after), and the wire is the same on both sides
+// of the boundary, for responses (GET and HEAD) and requests.
+TEST(message, small_body_is_visible_through_body_and_serialized_like_a_large_one) {
+  {
+    response res;
+    res.set_body("hi");
+    EXPECT_FALSE(res.body_empty());
+    const response& cres = res;
+    EXPECT_EQ(to_string(cres.body()), "hi");
+    res.body().append("!");
+    res.body().flush();
+    EXPECT_EQ(to_string(res.body()), "hi!");
+    res.set_body(std::string_view{});
+    EXPECT_TRUE(res.body_empty());
+  }
+  const std::size_t cap = message_base::small_body_capacity;
+  for (std::size_t n : {std::size_t{1}, cap - 1, cap, cap + 1, 3 * cap}) {
+    const std::string body(n, 'b');
+    for (bool head : {false, true}) {
+      response small;
+      small.set_body(body);  // kept inline up to cap
+      response linked;
+      link_buffer bytes;
+      bytes.append(body);
+      bytes.flush();
+      linked.set_body(std::move(bytes));  // always a link_buffer
+      write_options wo;
+      wo.request_method = head ? method::head : method::get;
+      link_buffer a, b;
+      ASSERT_TRUE(write_response(a, small, wo));
+      ASSERT_TRUE(write_response(b, linked, wo));
+      const std::string wa = written(a);
+      EXPECT_EQ(wa, written(b)) << n << (head ? " HEAD" : " GET");
+      EXPECT_NE(wa.find("Content-Length: " + std::to_string(n) + "\r\n"), std::string::npos);
+      EXPECT_EQ(wa.size() - wa.find("\r\n\r\n") - 4, head ? 0 : n);
+      EXPECT_TRUE(small.body_empty());  // consumed, as a linked body is
+    }
+    request small_req;
+    small_req.set_method(method::post);
+    small_req.set_target("/u");
+    small_req.headers().add("Host", "h");
+    small_req.set_body(body);
+    link_buffer out;
+    ASSERT_TRUE(write_request(out, small_req));
+    const std::string w = written(out);
+    EXPECT_NE(w.find("Content-Length: " + std::to_string(n) + "\r\n"), std::string::npos) << w;
+    EXPECT_EQ(w.substr(w.find("\r\n\r\n") + 4), body);
+  }
+  // A 204 sends no body even when one was set.
+  response none;
+  none.set_status(204);
+  none.set_body("x");
+  link_buffer out;
+  ASSERT_TRUE(write_response(out, none));
+  const std::string w = written(out);
+  EXPECT_EQ(w.substr(w.find("\r\n\r\n") + 4), "");
+}
+
 TEST(write_response, refuses_header_injection) {
   for (auto [name, value] : {std::pair<std::string, std::string>{"X-A", "a\r\nInjected: 1"},
                              {"X-A", std::string("a\0b", 3)},
                              {"X A", "v"},
                              {"", "v"},
-                             {"X-A\r\n", "v"}}) {
+                             {"X-A\r\n", "v"},
+                             // Near misses of the known names (classified "other", so checked).
+                             {"Content Type", "v"},
+                             {"Content-Type\r", "v"},
+                             {"Host\n", "v"},
+                             {"Content-Type", "a\rb"}}) {
     response res;
     res.headers().add(name, value);
     link_buffer out;
@@ -151,6 +215,18 @@ TEST(write_response, refuses_header_injection) {
     EXPECT_EQ(r.error(), make_error_code(errc::invalid_argument));
     out.flush();
     EXPECT_TRUE(out.empty());
+  }
+  {
+    // Known names in any case are tokens: written as given.
+    response ok;
+    ok.headers().add("content-TYPE", "text/plain");
+    ok.headers().add("HOST", "h");
+    link_buffer out;
+    ASSERT_TRUE(write_response(out, ok));
+    out.flush();
+    const std::string wire = out.read_string(out.size());
+    EXPECT_NE(wire.find("\r\ncontent-TYPE: text/plain\r\n"), std::string::npos) << wire;
+    EXPECT_NE(wire.find("\r\nHOST: h\r\n"), std::string::npos) << wire;
   }
   response res;
   res.set_reason("bad\r\nreason");

@@ -19,6 +19,7 @@
 #include <khz/http/headers.hpp>
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string_view>
 
@@ -26,6 +27,7 @@ KHZ_BEGIN_NAMESPACE
 
 namespace detail {
 struct message_access;
+struct serializer_access;
 }
 
 struct http_version {
@@ -53,22 +55,40 @@ class message_base {
   // The body received so far (parser) or to send (serializer). When a message is
   // parsed in streaming mode, the body goes to the caller's sink instead and this
   // stays empty.
-  link_buffer& body() noexcept { return body_; }
-  const link_buffer& body() const noexcept { return body_; }
+  link_buffer& body() {
+    if (KHZ_UNLIKELY(small_size_ != 0)) spill_small_body();
+    return body_;
+  }
+  const link_buffer& body() const {
+    if (KHZ_UNLIKELY(small_size_ != 0)) spill_small_body();
+    return body_;
+  }
 
-  // Replaces the body with a copy of `bytes` (pooled blocks, no heap allocation once
-  // warm).
+  // Replaces the body with a copy of `bytes`. Up to small_body_capacity bytes are kept in
+  // the message itself (the serializer copies them next to the head: no buffer block is
+  // taken or released); longer ones go to pooled blocks (no heap allocation once warm).
+  // body() always shows the bytes, whichever way they are held.
   void set_body(std::string_view bytes) {
     body_.clear();
+    if (bytes.size() <= small_body_capacity) {
+      if (!bytes.empty()) std::memcpy(small_, bytes.data(), bytes.size());
+      small_size_ = static_cast<std::uint16_t>(bytes.size());
+      return;
+    }
+    small_size_ = 0;
     body_.append(bytes);
     body_.flush();
   }
   // Replaces the body with `bytes`, linked without a copy.
   void set_body(link_buffer&& bytes) {
+    small_size_ = 0;
     body_.clear();
     body_.append(std::move(bytes));
     body_.flush();
   }
+  static constexpr std::size_t small_body_capacity = 128;
+  // No body bytes at all (committed or pending), without spilling a small body.
+  bool body_empty() const noexcept { return small_size_ == 0 && body_.empty() && body_.pending() == 0; }
 
   // Parsed: whether the connection may carry another message after this one (HTTP/1.1:
   // unless "Connection: close"; HTTP/1.0: only with "Connection: keep-alive").
@@ -100,6 +120,7 @@ class message_base {
     headers_.clear();
     trailers_.clear();
     body_.clear();
+    small_size_ = 0;
     head_.clear();
     version_ = {};
     keep_alive_ = true;
@@ -111,17 +132,27 @@ class message_base {
 
  private:
   friend struct detail::message_access;
+  friend struct detail::serializer_access;
+
+  // Moves a small body set by set_body() into body_ (any access through body()).
+  void spill_small_body() const {
+    body_.append(std::string_view(small_, small_size_));
+    body_.flush();
+    small_size_ = 0;
+  }
 
   link_buffer head_;  // the parsed head's bytes: every view points here
   khz::headers headers_;
   khz::headers trailers_;
-  link_buffer body_;
+  mutable link_buffer body_;  // mutable: a const body() may spill the small body into it
   std::uint64_t content_length_ = 0;
+  mutable std::uint16_t small_size_ = 0;  // bytes of small_ holding the body (then body_ is empty)
   http_version version_{};
   bool keep_alive_ = true;
   bool chunked_ = false;
   bool has_content_length_ = false;
   bool has_body_ = false;
+  char small_[small_body_capacity] = {};
 };
 
 KHZ_END_NAMESPACE
