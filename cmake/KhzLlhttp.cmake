@@ -25,9 +25,42 @@ else()
   set_target_properties(khz_llhttp PROPERTIES POSITION_INDEPENDENT_CODE ON C_STANDARD 99)
   # Generated code: its warnings are not ours to fix.
   target_compile_options(khz_llhttp PRIVATE -w)
+
+  # llparse generates SSE4.2 fast paths (header values and tokens 16 bytes a step with
+  # pcmpestri) that are compiled in only under __SSE4_2__. On x86-64 the same llhttp.c is
+  # compiled a second time with -msse4.2, every external symbol it defines renamed
+  # (khz_sse42_ prefix), and khz picks that build at run time when the CPU has SSE4.2
+  # (src/http/llhttp_run.hpp); the plain build stays for other CPUs. Same source, same
+  # state layout and state numbers: one llhttp_t works with either.
+  include(CheckCCompilerFlag)
+  check_c_compiler_flag(-msse4.2 KHZ_CC_HAS_MSSE42)
+  option(KHZ_LLHTTP_SSE42 "Also build llhttp with SSE4.2, chosen at run time (x86-64)" ON)
+  set(KHZ_LLHTTP_SSE42_BUILT OFF)
+  if(KHZ_LLHTTP_SSE42 AND KHZ_CC_HAS_MSSE42 AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
+    file(STRINGS ${KHZ_LLHTTP_SOURCE_DIR}/llhttp.c _defs REGEX "^int llhttp__internal")
+    set(_renames)
+    foreach(_line IN LISTS _defs)
+      string(REGEX MATCH "llhttp__internal[a-z_0-9]*" _name "${_line}")
+      if(_name)
+        list(APPEND _renames "${_name}=khz_sse42_${_name}")
+      endif()
+    endforeach()
+    list(REMOVE_DUPLICATES _renames)
+    if(NOT "llhttp__internal_execute=khz_sse42_llhttp__internal_execute" IN_LIST _renames)
+      message(FATAL_ERROR "khz: llhttp.c does not define llhttp__internal_execute as expected")
+    endif()
+    add_library(khz_llhttp_sse42 OBJECT ${KHZ_LLHTTP_SOURCE_DIR}/llhttp.c)
+    target_include_directories(khz_llhttp_sse42 PRIVATE ${KHZ_LLHTTP_INCLUDE_DIR})
+    set_target_properties(khz_llhttp_sse42 PROPERTIES POSITION_INDEPENDENT_CODE ON C_STANDARD 99)
+    target_compile_options(khz_llhttp_sse42 PRIVATE -w -msse4.2)
+    target_compile_definitions(khz_llhttp_sse42 PRIVATE ${_renames})
+    target_sources(khz_llhttp PRIVATE $<TARGET_OBJECTS:khz_llhttp_sse42>)
+    target_compile_definitions(khz_llhttp INTERFACE KHZ_LLHTTP_SSE42=1)
+    set(KHZ_LLHTTP_SSE42_BUILT ON)
+  endif()
   add_library(khz::llhttp ALIAS khz_llhttp)
   set(KHZ_LLHTTP_INSTALL_TARGETS khz_llhttp)
   file(STRINGS ${KHZ_LLHTTP_INCLUDE_DIR}/llhttp.h _v REGEX "#define LLHTTP_VERSION_(MAJOR|MINOR|PATCH)")
   string(REGEX REPLACE "[^0-9]+" "." _v "${_v}")
-  message(STATUS "khz: llhttp built from ${KHZ_LLHTTP_SOURCE_DIR} (version${_v})")
+  message(STATUS "khz: llhttp built from ${KHZ_LLHTTP_SOURCE_DIR} (version${_v}; SSE4.2 build: ${KHZ_LLHTTP_SSE42_BUILT})")
 endif()

@@ -12,6 +12,8 @@
 
 #include <llhttp.h>
 
+#include "llhttp_run.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cassert>
@@ -870,7 +872,7 @@ std::size_t parser_core::copy_more(link_buffer& in) {
 parse_status parser_core::execute(const char* data, std::size_t len, link_buffer& in) {
   llhttp_t* p = ll(llhttp_);
   p->data = this;
-  llhttp_errno_t e = llhttp_execute(p, data, len);
+  llhttp_errno_t e = detail::run_llhttp(p, data, len);
   if (e == HPE_OK) {
     fed_ += len;
     return parse_status::need_more;

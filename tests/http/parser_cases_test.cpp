@@ -7,6 +7,8 @@
 #include <khz/http/parser.hpp>
 #include <support/test_support.hpp>
 
+#include "http/llhttp_run.hpp"  // which llhttp build runs (src/)
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -423,6 +425,70 @@ TEST_F(request_cases_test, every_case_same_result_in_every_splitting) {
 TEST_F(response_cases_test, every_case_same_result_in_every_splitting) {
   for (const auto& tc : response_cases()) check_case<response_parser, response>(tc);
 }
+
+#if KHZ_LLHTTP_RUN_DISPATCH
+// The SSE4.2 build of llhttp (chosen at run time where the CPU has it) and the plain one
+// must agree on every input: the whole corpus, and every byte at every position of a
+// field value long enough for the 16-byte steps (each offset of a step, and the tail).
+class llhttp_builds : public uncached_blocks {
+ protected:
+  void TearDown() override {
+    detail::llhttp_use_sse42 = saved_sse42_;
+    uncached_blocks::TearDown();
+  }
+  bool saved_sse42_ = detail::llhttp_use_sse42;
+};
+
+template <class Parser, class Message>
+std::string run_with(bool sse42, const std::string& wire, std::uint64_t seed, feed_mode mode, bool eof = false,
+                     const http_limits& limits = {}, method request_method = method::get) {
+  detail::llhttp_use_sse42 = sse42;
+  return run_parser<Parser, Message>(wire, mode, seed, eof, limits, request_method).str();
+}
+
+TEST_F(llhttp_builds, both_builds_give_the_same_outcome_for_every_case) {
+  if (!saved_sse42_) GTEST_SKIP() << "this CPU has no SSE4.2";
+  auto cases = request_cases();
+  auto limits = limit_cases();
+  cases.insert(cases.end(), limits.begin(), limits.end());
+  for (const auto& tc : cases) {
+    for (feed_mode mode : {feed_mode::whole, feed_mode::random_same}) {
+      EXPECT_EQ((run_with<request_parser, request>(true, tc.wire, 7, mode, tc.eof, tc.limits)),
+                (run_with<request_parser, request>(false, tc.wire, 7, mode, tc.eof, tc.limits)))
+          << tc.name << " " << to_string(mode);
+    }
+  }
+  for (const auto& tc : response_cases()) {
+    EXPECT_EQ((run_with<response_parser, response>(true, tc.wire, 7, feed_mode::whole, tc.eof, tc.limits,
+                                                   tc.request_method)),
+              (run_with<response_parser, response>(false, tc.wire, 7, feed_mode::whole, tc.eof, tc.limits,
+                                                   tc.request_method)))
+        << tc.name;
+  }
+}
+
+TEST_F(llhttp_builds, every_byte_at_every_position_of_a_long_value) {
+  if (!saved_sse42_) GTEST_SKIP() << "this CPU has no SSE4.2";
+  constexpr std::size_t len = 40;  // two 16-byte steps and a tail
+  std::size_t refused = 0;
+  for (std::size_t pos = 0; pos < len; ++pos) {
+    for (int b = 0; b < 256; ++b) {
+      std::string value(len, 'v');
+      value[pos] = static_cast<char>(b);
+      const std::string wire = "GET / HTTP/1.1\r\nHost: h\r\nX-V: " + value + "\r\n\r\n";
+      const std::string a = run_with<request_parser, request>(true, wire, 1, feed_mode::whole);
+      const std::string c = run_with<request_parser, request>(false, wire, 1, feed_mode::whole);
+      ASSERT_EQ(a, c) << "byte " << b << " at " << pos;
+      refused += a.find("error=0 ") == std::string::npos;
+    }
+  }
+  // Some bytes are refused (control bytes, DEL, bare CR/LF...), most are not.
+  EXPECT_GT(refused, len * 20);
+  EXPECT_LT(refused, len * 60);
+}
+#else
+TEST(llhttp_builds, one_build_only) { EXPECT_FALSE(detail::llhttp_use_sse42); }
+#endif
 
 TEST(parser_cases, corpus_has_at_least_150_cases_with_unique_names) {
   auto a = request_cases();
