@@ -773,19 +773,75 @@ parse_status parser_core::fail(unsigned status, const char* reason) noexcept {
   return parse_status::error;
 }
 
+KHZ_ALWAYS_INLINE parse_status parser_core::execute(const char* data, std::size_t len, link_buffer& in) {
+  llhttp_t* p = ll(llhttp_);
+  p->data = this;
+  const llhttp_errno_t e = llhttp_execute(p, data, len);
+  if (KHZ_LIKELY(e == HPE_PAUSED)) {
+    const char* end = llhttp_get_error_pos(p);
+    fed_ += static_cast<std::size_t>(end - data);
+    if (KHZ_UNLIKELY(parser_callbacks::complete_head(*this, p, end) != 0)) return fail(error_.status, error_.reason);
+    return head_done(in, fed_);
+  }
+  if (e == HPE_OK) {
+    fed_ += len;
+    return parse_status::need_more;
+  }
+  return execute_error(e, data, len);
+}
+
+KHZ_NOINLINE parse_status parser_core::execute_error(int err, const char* data, std::size_t len) {
+  llhttp_t* p = ll(llhttp_);
+  const auto e = static_cast<llhttp_errno_t>(err);
+  if (error_.status != 0) return fail(error_.status, error_.reason);
+  const char* pos = llhttp_get_error_pos(p);
+  switch (e) {
+    case HPE_INVALID_METHOD:
+      // An unknown method token is "not implemented" (RFC 9110 §9.1); garbage is 400.
+      if (pos != nullptr && pos >= data && pos < data + len && (is_tchar(*pos) || *pos == ' '))
+        return fail(501, "method not implemented");
+      return fail(400, "invalid method");
+    case HPE_INVALID_VERSION:
+      // llhttp says "Invalid HTTP version" for well-formed digits of a version it does
+      // not know (1.2, 3.0...): that is 505; other version errors are syntax (400).
+      if (std::strcmp(llhttp_get_error_reason(p), "Invalid HTTP version") == 0)
+        return fail(505, "HTTP version not supported");
+      return fail(400, llhttp_get_error_reason(p));
+    case HPE_PAUSED_H2_UPGRADE:
+      return fail(505, "HTTP/2 connection preface on an HTTP/1.1 connection");
+    default: {
+      const char* reason = llhttp_get_error_reason(p);
+      return fail(400, reason != nullptr ? reason : "malformed message");
+    }
+  }
+}
+
 parse_status parser_core::parse(link_buffer& in, message_base& out, request* req, response* res) {
+  if (KHZ_LIKELY(phase_ == phase::head)) {
+    if (fed_ == 0 && owned_ == nullptr) {  // idle(): a new message starts
+      msg_ = &out;
+      req_ = req;
+      res_ = res;
+      if (in.empty()) return parse_status::need_more;
+      begin_head();
+      if (req != nullptr) req->clear();
+      if (res != nullptr) res->clear();
+      // The usual case: the input's first block holds the start of the head (the whole
+      // head, most of the time). One llhttp run over it, no state carried over.
+      const std::string_view front = in.front();
+      head_begin_ = front.data();
+      const std::size_t cap = limits_.max_header_bytes + 1;
+      const std::size_t n = front.size() < cap ? front.size() : cap;
+      const parse_status st = execute(front.data(), n, in);
+      if (KHZ_LIKELY(st != parse_status::need_more)) return st;
+      if (fed_ >= cap) return head_too_large();
+      if (in.size() <= front.size()) return parse_status::need_more;
+    }
+    return parse_head(in);
+  }
   switch (phase_) {
     case phase::head:
-      if (idle()) {
-        msg_ = &out;
-        req_ = req;
-        res_ = res;
-        if (in.empty()) return parse_status::need_more;
-        begin_head();
-        if (req != nullptr) req->clear();
-        if (res != nullptr) res->clear();
-      }
-      return parse_head(in);
+      break;
     case phase::body_length:
     case phase::body_chunked:
     case phase::body_until_close:
@@ -798,7 +854,7 @@ parse_status parser_core::parse(link_buffer& in, message_base& out, request* req
   return parse_status::error;
 }
 
-parse_status parser_core::parse_head(link_buffer& in) {
+KHZ_NOINLINE parse_status parser_core::parse_head(link_buffer& in) {
   const std::size_t cap = limits_.max_header_bytes + 1;  // one byte over the limit proves it was passed
   for (;;) {
     if (owned_ == nullptr) {
@@ -867,49 +923,12 @@ std::size_t parser_core::copy_more(link_buffer& in) {
   return copied;
 }
 
-parse_status parser_core::execute(const char* data, std::size_t len, link_buffer& in) {
-  llhttp_t* p = ll(llhttp_);
-  p->data = this;
-  llhttp_errno_t e = llhttp_execute(p, data, len);
-  if (e == HPE_OK) {
-    fed_ += len;
-    return parse_status::need_more;
-  }
-  if (e == HPE_PAUSED) {
-    const char* end = llhttp_get_error_pos(p);
-    fed_ += static_cast<std::size_t>(end - data);
-    if (parser_callbacks::complete_head(*this, p, end) != 0) return fail(error_.status, error_.reason);
-    return head_done(in, fed_);
-  }
-  if (error_.status != 0) return fail(error_.status, error_.reason);
-  const char* pos = llhttp_get_error_pos(p);
-  switch (e) {
-    case HPE_INVALID_METHOD:
-      // An unknown method token is "not implemented" (RFC 9110 §9.1); garbage is 400.
-      if (pos != nullptr && pos >= data && pos < data + len && (is_tchar(*pos) || *pos == ' '))
-        return fail(501, "method not implemented");
-      return fail(400, "invalid method");
-    case HPE_INVALID_VERSION:
-      // llhttp says "Invalid HTTP version" for well-formed digits of a version it does
-      // not know (1.2, 3.0...): that is 505; other version errors are syntax (400).
-      if (std::strcmp(llhttp_get_error_reason(p), "Invalid HTTP version") == 0)
-        return fail(505, "HTTP version not supported");
-      return fail(400, llhttp_get_error_reason(p));
-    case HPE_PAUSED_H2_UPGRADE:
-      return fail(505, "HTTP/2 connection preface on an HTTP/1.1 connection");
-    default: {
-      const char* reason = llhttp_get_error_reason(p);
-      return fail(400, reason != nullptr ? reason : "malformed message");
-    }
-  }
-}
-
 parse_status parser_core::head_done(link_buffer& in, std::size_t head_len) {
   // complete_head() has checked every line of the head, the final CRLF CRLF included.
   if (head_len > limits_.max_header_bytes) return fail(431, "header section too large");
   link_buffer& head = message_access::head(*msg_);
   if (owned_ == nullptr) {
-    head = in.slice(head_len);
+    in.slice_to(head, head_len);
   } else {
     head.clear();
     head.append_block(std::exchange(owned_, nullptr), head_len);
@@ -944,7 +963,7 @@ parse_status parser_core::parse_body(link_buffer& in, link_buffer& sink) {
       std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(in.size(), body_remaining_));
       if (take != 0) {
         if (&sink == &msg_->body() && sink.block_count() == 0 && sink.pending() == 0) {
-          sink = in.slice(take);  // the message's body, empty since it started: the slice is it
+          in.slice_to(sink, take);  // the message's body, empty since it started: the slice is it
         } else {
           sink.append(in.slice(take));
           sink.flush();

@@ -124,6 +124,11 @@ class link_buffer {
   // Consumes the first n readable bytes into a new buffer sharing the same blocks.
   link_buffer slice(std::size_t n);
 
+  // out = slice(n) without the temporary: clears `out`, then moves the first n readable
+  // bytes into it (shared blocks, no copy). One node and no move when the n bytes are
+  // in the read node (a parsed head). Precondition: &out != this.
+  void slice_to(link_buffer& out, std::size_t n);
+
   // Consumes n bytes into a std::string (a copy).
   std::string read_string(std::size_t n);
 

@@ -126,6 +126,7 @@ class parser_core {
 
   parse_status parse_head(link_buffer& in);
   parse_status execute(const char* data, std::size_t len, link_buffer& in);
+  parse_status execute_error(int err, const char* data, std::size_t len);
   parse_status head_done(link_buffer& in, std::size_t head_len);
   parse_status finish_message();
   parse_status fail(unsigned status, const char* reason) noexcept;
