@@ -433,52 +433,81 @@ struct parser_callbacks {
   // the empty line. llhttp accepted these bytes, so a line without a bare CR or LF is
   // exactly the field line llhttp read: name ':' OWS value OWS CRLF.
   //
-  // Per line, one 16-byte load at its start gives the colon, any SP before it and, for a
-  // short line, its end; a longer value is scanned for its CR or LF 16 bytes per step
-  // (libc's memchr past 64 bytes). Loads never leave [c.head_begin_, end): near the end
+  // Per line, one 16-byte load at its start gives the colon and any SP before it, and
+  // with the next 16 bytes the end of a line up to 32 bytes long; a longer value is
+  // scanned for its CR or LF 32 bytes per step (AVX2 or libc's memchr past 96 bytes). Loads never leave [c.head_begin_, end): near the end
   // the load is the last 16 bytes of the head, shifted (the head is at least 16 bytes
   // long whenever it has a field line; shorter heads take the byte loop).
   static int scan_fields(parser_core& c, const char* end) {
     headers& out = c.msg_->headers();
+    const char* const lo = c.head_begin_;
     const char* p = c.line_start_;
-    std::size_t count = c.header_count_;
+    unsigned host_count = c.host_count_;
+    // Fields are written in place (no reload of the vector per field) and committed at
+    // the end of the head; on an error the message is failed and they do not matter.
+    // `limit` is where the storage ends or the field count limit is reached, whichever
+    // comes first: one compare per field for both.
+    header_field* first = out.fill_begin();
     const std::size_t max_count = c.limits_.max_header_count;
+    const std::size_t room = max_count > c.header_count_ ? max_count - c.header_count_ : 0;
+    auto limit_of = [&](header_field* storage_end) {
+      return static_cast<std::size_t>(storage_end - first) > room ? first + room : storage_end;
+    };
+    header_field* next = first;
+    header_field* limit = limit_of(out.fill_limit());
     for (;;) {
       const char* colon;
       const char* eol;
       bool bad_name;
 #if defined(__SSE2__)
-      // The usual line, 16 bytes or more before the end of the head: no CR, LF, SP or
-      // HTAB at its start and a colon among its first 16 bytes. Anything else takes the
-      // byte-exact path below.
-      unsigned e = 0, k = 0, s = 0;
+      // The usual line, 16 bytes or more before the end of the head: a name byte at its
+      // start and a colon among its first 16 bytes. The line end is looked for in its
+      // first 32 bytes at once when there are 32 (most field lines are longer than 16
+      // bytes). Anything else takes the byte-exact path below.
+      //
+      // `low` marks the bytes below 0x21 (signed: and those from 0x80). Before the colon
+      // they can only be SP (llhttp's name bytes are tchar and SP), or the line end
+      // when the colon is on a later line: both make the name invalid, as the byte path
+      // would find. At the start of the line: CR, LF, SP or HTAB, all for the byte path.
+      std::uint32_t e = 0;
+      unsigned k = 0, low = 1;
+      const char* scanned = p + 16;
       if (KHZ_LIKELY(end - p >= 16)) {
+        const __m128i cr = _mm_set1_epi8('\r');
+        const __m128i lf = _mm_set1_epi8('\n');
         const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-        e = static_cast<unsigned>(_mm_movemask_epi8(
-            _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\r')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\n')))));
-        s = static_cast<unsigned>(_mm_movemask_epi8(
-            _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\t')))));
+        e = static_cast<std::uint32_t>(
+            _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, cr), _mm_cmpeq_epi8(x, lf))));
+        if (KHZ_LIKELY(end - p >= 32)) {
+          const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16));
+          e |= static_cast<std::uint32_t>(
+                   _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(y, cr), _mm_cmpeq_epi8(y, lf))))
+               << 16;
+          scanned = p + 32;
+        }
+        low = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmplt_epi8(x, _mm_set1_epi8(0x21))));
         k = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(':'))));
-        k &= e ^ (e - 1);  // colons before the first CR or LF (all of them when there is none)
-        if ((e | s) & 1u) k = 0;
       }
-      if (KHZ_LIKELY(k != 0)) {
-        colon = p + std::countr_zero(k);
-        // SP (or HTAB) before the colon, or no name at all.
-        bad_name = ((s & (k ^ (k - 1))) | (k & 1u)) != 0;
-        eol = e != 0 ? p + std::countr_zero(e) : find_eol(p + 16, end, c.head_begin_);
+      if (KHZ_LIKELY(k != 0 && (low & 1u) == 0)) {
+        const unsigned ci = static_cast<unsigned>(std::countr_zero(k));
+        colon = p + ci;
+        // A low byte before the colon, or no name at all.
+        bad_name = ci == 0 || (low & ((1u << ci) - 1)) != 0;
+        eol = e != 0 ? p + std::countr_zero(e) : find_eol(scanned, end, lo);
       } else
 #endif
       {
         if (KHZ_UNLIKELY(end - p < 2)) return error(c, 400, "bare CR or LF in header section");
-        const char first = *p;
-        if (first == '\r') {
+        const char first_byte = *p;
+        if (first_byte == '\r') {
           // The empty line: CRLF, and the head ends right after it.
           if (p[1] != '\n' || end - p != 2) return error(c, 400, "bare CR or LF in header section");
-          c.header_count_ = count;
+          out.fill_end(next);
+          c.header_count_ += static_cast<std::size_t>(next - first);
+          c.host_count_ = static_cast<std::uint8_t>(host_count);
           return 0;
         }
-        if (KHZ_UNLIKELY(first == ' ' || first == '\t'))
+        if (KHZ_UNLIKELY(first_byte == ' ' || first_byte == '\t'))
           return error(c, 400, "obs-fold or whitespace before a field line");
         const line_scan line = scan_line(p, end);
         colon = line.colon;
@@ -488,33 +517,45 @@ struct parser_callbacks {
       std::uint16_t crlf = 0;
       if (KHZ_LIKELY(end - eol >= 2)) std::memcpy(&crlf, eol, 2);
       if (KHZ_UNLIKELY(crlf != ('\n' << 8 | '\r'))) return error(c, 400, "bare CR or LF in header section");
-      if (KHZ_UNLIKELY(++count > max_count)) return error(c, 431, "too many header fields");
+      if (KHZ_UNLIKELY(next == limit)) {
+        const std::size_t done = static_cast<std::size_t>(next - first);
+        if (done >= room) return error(c, 431, "too many header fields");
+        next = out.fill_grow(next);  // the fields move: so does `first`
+        first = next - done;
+        limit = limit_of(out.fill_limit());
+      }
       // llhttp's loose-mode name table is tchar plus SP: SP is the only byte left to
       // refuse (the test header_name_bytes_exhaustive proves it for all 256 bytes).
       if (KHZ_UNLIKELY(bad_name)) return error(c, 400, "invalid header field name");
       const std::size_t name_size = static_cast<std::size_t>(colon - p);
       // OWS around the value is not part of it. llhttp has already refused every
-      // control byte but HTAB in values (test header_value_bytes_exhaustive). The loops
-      // need no bound: the CR at eol stops the first, the colon the second.
+      // control byte but HTAB in values (test header_value_bytes_exhaustive), so before
+      // the line end a byte up to 0x20 is SP or HTAB. The loops need no bound: the CR at
+      // eol stops the first, the colon the second.
       const char* vb = colon + 1;
       vb += *vb == ' ';
       if (KHZ_UNLIKELY(*vb == ' ' || *vb == '\t'))
         while (*vb == ' ' || *vb == '\t') ++vb;
       const char* ve = eol;
-      if (KHZ_UNLIKELY(ve[-1] == ' ' || ve[-1] == '\t')) {
-        while (ve[-1] == ' ' || ve[-1] == '\t') --ve;
+      if (KHZ_UNLIKELY(static_cast<unsigned char>(ve[-1]) <= 0x20)) {
+        while (static_cast<unsigned char>(ve[-1]) <= 0x20) --ve;
         if (ve < vb) ve = vb;  // an empty value
       }
       const std::string_view value(vb, static_cast<std::size_t>(ve - vb));
       const known_field id = classify_token_name(p, name_size);
+      // Member by member: a whole-struct store goes through the stack (GCC 12).
+      next->name = std::string_view(p, name_size);
+      next->value = value;
+      next->id = id;
       if (KHZ_UNLIKELY(id != known_field::other)) {
+        out.fill_index(id, next);
         if (id == known_field::host) {
-          if (c.host_count_ < 255) ++c.host_count_;
+          host_count += host_count < 255;
         } else if (int r = known_field_value(c, id, value); r != 0) {
           return r;
         }
       }
-      out.push(header_field{std::string_view(p, name_size), value, id});
+      ++next;
       p = eol + 2;
     }
   }
