@@ -82,7 +82,28 @@ __attribute__((target("avx2"), always_inline)) inline std::uint32_t eol_bits_avx
       _mm256_or_si256(_mm256_cmpeq_epi8(x, _mm256_set1_epi8('\r')), _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\n')))));
 }
 
+__attribute__((target("avx2"), always_inline)) inline __m256i eol_mask_avx2(const char* q) noexcept {
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+  return _mm256_or_si256(_mm256_cmpeq_epi8(x, _mm256_set1_epi8('\r')), _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\n')));
+}
+
 __attribute__((target("avx2"), noinline)) const char* find_eol_avx2(const char* p, const char* end) noexcept {
+  // 128 bytes per step, one test for all four loads (a long value: a cookie, a token).
+  for (; end - p >= 128; p += 128) {
+    const __m256i a = eol_mask_avx2(p);
+    const __m256i b = eol_mask_avx2(p + 32);
+    const __m256i c = eol_mask_avx2(p + 64);
+    const __m256i d = eol_mask_avx2(p + 96);
+    const __m256i any = _mm256_or_si256(_mm256_or_si256(a, b), _mm256_or_si256(c, d));
+    if (_mm256_testz_si256(any, any) == 0) {
+      const std::uint64_t lo = static_cast<std::uint32_t>(_mm256_movemask_epi8(a)) |
+                               std::uint64_t{static_cast<std::uint32_t>(_mm256_movemask_epi8(b))} << 32;
+      if (lo != 0) return p + std::countr_zero(lo);
+      const std::uint64_t hi = static_cast<std::uint32_t>(_mm256_movemask_epi8(c)) |
+                               std::uint64_t{static_cast<std::uint32_t>(_mm256_movemask_epi8(d))} << 32;
+      return p + 64 + std::countr_zero(hi);
+    }
+  }
   for (; end - p >= 64; p += 64) {
     const std::uint64_t e = eol_bits_avx2(p) | std::uint64_t{eol_bits_avx2(p + 32)} << 32;
     if (e != 0) return p + std::countr_zero(e);
@@ -491,8 +512,9 @@ struct parser_callbacks {
       if (KHZ_LIKELY(k != 0 && (low & 1u) == 0)) {
         const unsigned ci = static_cast<unsigned>(std::countr_zero(k));
         colon = p + ci;
-        // A low byte before the colon, or no name at all.
-        bad_name = ci == 0 || (low & ((1u << ci) - 1)) != 0;
+        // A low byte before the colon (k - 1: the bits below the first colon, and later
+        // colons, never low bytes), or no name at all.
+        bad_name = ((low & (k - 1)) | (k & 1u)) != 0;
         eol = e != 0 ? p + std::countr_zero(e) : find_eol(scanned, end, lo);
       } else
 #endif
@@ -550,6 +572,7 @@ struct parser_callbacks {
       if (KHZ_UNLIKELY(id != known_field::other)) {
         out.fill_index(id, next);
         if (id == known_field::host) {
+          if (host_count == 0) c.host_value_ = value;  // the first one: what get(host) gives
           host_count += host_count < 255;
         } else if (int r = known_field_value(c, id, value); r != 0) {
           return r;
@@ -624,6 +647,13 @@ struct parser_callbacks {
       case known_field::upgrade:
         if (c.upgrade_value_.empty()) c.upgrade_value_ = value;
         break;
+      case known_field::expect:
+        // The first Expect field decides, as get(known_field::expect) would.
+        if (!c.expect_seen_) {
+          c.expect_seen_ = true;
+          c.expect_continue_ = iequals(value, "100-continue");
+        }
+        break;
       default:
         break;
     }
@@ -671,11 +701,9 @@ struct parser_callbacks {
         return error(c, 400, "request-target form not allowed for the method");
       if (c.host_count_ > 1) return error(c, 400, "more than one Host field");
       if (http11 && c.host_count_ == 0) return error(c, 400, "missing Host field");
-      if (c.host_count_ == 1 && !valid_host(m.headers().get(known_field::host), end))
-        return error(c, 400, "invalid Host field");
+      if (c.host_count_ == 1 && !valid_host(c.host_value_, end)) return error(c, 400, "invalid Host field");
       message_access::set_request_line(r, meth, name, target);
-      std::string_view expect = m.headers().get(known_field::expect);
-      message_access::set_request_flags(r, http11 && iequals(expect, "100-continue"),
+      message_access::set_request_flags(r, http11 && c.expect_continue_,
                                         c.conn_upgrade_ ? c.upgrade_value_ : std::string_view{});
       if (meth == khz::method::connect) {
         if (c.te_seen_ || c.content_length_ != 0) return error(c, 400, "CONNECT request with content");
@@ -797,7 +825,9 @@ void parser_core::begin_head() noexcept {
   te_seen_ = te_chunked_last_ = te_chunked_seen_ = te_other_ = false;
   conn_close_ = conn_keep_alive_ = conn_upgrade_ = false;
   closes_after_ = false;
+  expect_seen_ = expect_continue_ = false;
   upgrade_value_ = {};
+  host_value_ = {};
 }
 
 void parser_core::set_body_limit(std::uint64_t bytes) noexcept {
@@ -857,7 +887,7 @@ KHZ_NOINLINE parse_status parser_core::execute_error(int err, const char* data, 
   }
 }
 
-parse_status parser_core::parse(link_buffer& in, message_base& out, request* req, response* res) {
+parse_status parser_core::parse_step(link_buffer& in, message_base& out, request* req, response* res) {
   if (KHZ_LIKELY(phase_ == phase::head)) {
     if (fed_ == 0 && owned_ == nullptr) {  // idle(): a new message starts
       msg_ = &out;

@@ -134,7 +134,7 @@ TEST(request_parser, field_line_scan_at_every_offset) {
 // memchr): a bare CR or LF at any offset of those steps, or the line end there, must
 // give the same answer as a byte loop.
 TEST(request_parser, long_value_scan_at_every_offset) {
-  for (std::size_t v : {127, 128, 129, 159, 160, 161, 191, 192, 193, 200, 255, 256, 257, 300}) {
+  for (std::size_t v : {127, 128, 129, 159, 160, 161, 191, 192, 193, 200, 255, 256, 257, 300, 383, 384, 385, 447, 448, 449, 511, 512, 513, 1024, 1100}) {
     const std::string value(v, 'v');
     {
       request_parser p;
