@@ -239,8 +239,10 @@ void link_buffer::slice_to(link_buffer& out, std::size_t n) {
     if (r->rd == r->wr && r->next != nullptr) normalize_read();
     return;
   }
-  out = slice(n);
+  slice_to_slow(out, n);
 }
+
+KHZ_NOINLINE void link_buffer::slice_to_slow(link_buffer& out, std::size_t n) { out = slice(n); }
 
 std::string link_buffer::read_string(std::size_t n) {
   assert(n <= size_);

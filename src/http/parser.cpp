@@ -751,6 +751,42 @@ struct parser_callbacks {
     return 0;
   }
 
+  // Per-message state back to its start.
+  static KHZ_ALWAYS_INLINE void begin_head(parser_core& c) noexcept {
+    c.method_b_ = c.method_e_ = c.target_b_ = c.target_e_ = c.version_b_ = c.version_e_ = c.reason_b_ = c.reason_e_ = nullptr;
+    c.line_start_ = nullptr;
+    c.target_done_ = false;
+    c.content_length_ = c.body_remaining_ = c.body_received_ = 0;
+    c.body_limit_ = c.limits_.max_body_size;
+    c.header_count_ = 0;
+    c.host_count_ = c.cl_count_ = 0;
+    c.te_seen_ = c.te_chunked_last_ = c.te_chunked_seen_ = c.te_other_ = false;
+    c.conn_close_ = c.conn_keep_alive_ = c.conn_upgrade_ = false;
+    c.closes_after_ = false;
+    c.expect_seen_ = c.expect_continue_ = false;
+    c.upgrade_value_ = {};
+    c.host_value_ = {};
+  }
+
+  // One llhttp run over [data, data + len), the next bytes of the head region: the head
+  // when llhttp reaches its end, need_more when it wants more, the error otherwise.
+  static KHZ_ALWAYS_INLINE parse_status execute(parser_core& c, const char* data, std::size_t len, link_buffer& in) {
+    llhttp_t* p = reinterpret_cast<llhttp_t*>(c.llhttp_);
+    p->data = &c;
+    const llhttp_errno_t e = llhttp_execute(p, data, len);
+    if (KHZ_LIKELY(e == HPE_PAUSED)) {
+      const char* end = llhttp_get_error_pos(p);
+      c.fed_ += static_cast<std::size_t>(end - data);
+      if (KHZ_UNLIKELY(complete_head(c, p, end) != 0)) return c.fail(c.error_.status, c.error_.reason);
+      return c.head_done(in, c.fed_);
+    }
+    if (e == HPE_OK) {
+      c.fed_ += len;
+      return parse_status::need_more;
+    }
+    return c.execute_error(e, data, len);
+  }
+
   static const llhttp_settings_t& settings() noexcept {
     static const llhttp_settings_t s = [] {
       llhttp_settings_t t;
@@ -808,27 +844,12 @@ void parser_core::reset() noexcept {
   req_ = nullptr;
   res_ = nullptr;
   request_method_ = method::get;
-  begin_head();
+  parser_callbacks::begin_head(*this);
   fed_ = 0;
   owned_size_ = 0;
   head_begin_ = nullptr;
 }
 
-void parser_core::begin_head() noexcept {
-  method_b_ = method_e_ = target_b_ = target_e_ = version_b_ = version_e_ = reason_b_ = reason_e_ = nullptr;
-  line_start_ = nullptr;
-  target_done_ = false;
-  content_length_ = body_remaining_ = body_received_ = 0;
-  body_limit_ = limits_.max_body_size;
-  header_count_ = 0;
-  host_count_ = cl_count_ = 0;
-  te_seen_ = te_chunked_last_ = te_chunked_seen_ = te_other_ = false;
-  conn_close_ = conn_keep_alive_ = conn_upgrade_ = false;
-  closes_after_ = false;
-  expect_seen_ = expect_continue_ = false;
-  upgrade_value_ = {};
-  host_value_ = {};
-}
 
 void parser_core::set_body_limit(std::uint64_t bytes) noexcept {
   body_limit_ = bytes;
@@ -844,22 +865,6 @@ parse_status parser_core::fail(unsigned status, const char* reason) noexcept {
   return parse_status::error;
 }
 
-KHZ_ALWAYS_INLINE parse_status parser_core::execute(const char* data, std::size_t len, link_buffer& in) {
-  llhttp_t* p = ll(llhttp_);
-  p->data = this;
-  const llhttp_errno_t e = llhttp_execute(p, data, len);
-  if (KHZ_LIKELY(e == HPE_PAUSED)) {
-    const char* end = llhttp_get_error_pos(p);
-    fed_ += static_cast<std::size_t>(end - data);
-    if (KHZ_UNLIKELY(parser_callbacks::complete_head(*this, p, end) != 0)) return fail(error_.status, error_.reason);
-    return head_done(in, fed_);
-  }
-  if (e == HPE_OK) {
-    fed_ += len;
-    return parse_status::need_more;
-  }
-  return execute_error(e, data, len);
-}
 
 KHZ_NOINLINE parse_status parser_core::execute_error(int err, const char* data, std::size_t len) {
   llhttp_t* p = ll(llhttp_);
@@ -894,7 +899,7 @@ parse_status parser_core::parse_step(link_buffer& in, message_base& out, request
       req_ = req;
       res_ = res;
       if (in.empty()) return parse_status::need_more;
-      begin_head();
+      parser_callbacks::begin_head(*this);
       if (req != nullptr) req->clear();
       if (res != nullptr) res->clear();
       // The usual case: the input's first block holds the start of the head (the whole
@@ -903,7 +908,7 @@ parse_status parser_core::parse_step(link_buffer& in, message_base& out, request
       head_begin_ = front.data();
       const std::size_t cap = limits_.max_header_bytes + 1;
       const std::size_t n = front.size() < cap ? front.size() : cap;
-      const parse_status st = execute(front.data(), n, in);
+      const parse_status st = parser_callbacks::execute(*this, front.data(), n, in);
       if (KHZ_LIKELY(st != parse_status::need_more)) return st;
       if (fed_ >= cap) return head_too_large();
       if (in.size() <= front.size()) return parse_status::need_more;
@@ -934,7 +939,7 @@ KHZ_NOINLINE parse_status parser_core::parse_head(link_buffer& in) {
         if (fed_ == 0) head_begin_ = front.data();
         assert(front.data() == head_begin_);
         std::size_t n = std::min(front.size() - fed_, cap - fed_);
-        parse_status st = execute(head_begin_ + fed_, n, in);
+        parse_status st = parser_callbacks::execute(*this, head_begin_ + fed_, n, in);
         if (st != parse_status::need_more) return st;
         if (fed_ >= cap) return head_too_large();
       }
@@ -945,7 +950,7 @@ KHZ_NOINLINE parse_status parser_core::parse_head(link_buffer& in) {
     if (owned_size_ >= cap || in.size() <= owned_size_) return parse_status::need_more;
     std::size_t before = owned_size_;
     std::size_t added = copy_more(in);
-    parse_status st = execute(owned_->data + before, added, in);
+    parse_status st = parser_callbacks::execute(*this, owned_->data + before, added, in);
     if (st != parse_status::need_more) return st;
     if (fed_ >= cap) return head_too_large();
   }
@@ -966,7 +971,7 @@ void parser_core::switch_to_owned(link_buffer& in) {
   owned_ = block_pool::local().allocate(limits_.max_header_bytes + 1);
   owned_size_ = 0;
   restart_llhttp();
-  begin_head();
+  parser_callbacks::begin_head(*this);
   msg_->headers().clear();
   fed_ = 0;
   head_begin_ = owned_->data;

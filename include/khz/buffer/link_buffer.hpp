@@ -224,6 +224,7 @@ class link_buffer {
   void link_node(detail::buffer_node* n) noexcept;
   void normalize_read() noexcept;
   void clear_slow() noexcept;
+  void slice_to_slow(link_buffer& out, std::size_t n);
   std::string_view front_slow() const noexcept;
   std::string_view peek_slow(std::size_t n);
   void materialize_files() const noexcept { (void)read_files(); }

@@ -135,13 +135,11 @@ class parser_core {
 
   parse_status parse_step(link_buffer& in, message_base& out, request* req, response* res);
   parse_status parse_head(link_buffer& in);
-  parse_status execute(const char* data, std::size_t len, link_buffer& in);
   parse_status execute_error(int err, const char* data, std::size_t len);
   parse_status head_done(link_buffer& in, std::size_t head_len);
   parse_status finish_message();
   parse_status fail(unsigned status, const char* reason) noexcept;
   parse_status head_too_large();
-  void begin_head() noexcept;
   void restart_llhttp() noexcept;
   void switch_to_owned(link_buffer& in);
   std::size_t copy_more(link_buffer& in);
