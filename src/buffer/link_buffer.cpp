@@ -225,6 +225,25 @@ link_buffer link_buffer::slice(std::size_t n) {
   return out;
 }
 
+void link_buffer::slice_to(link_buffer& out, std::size_t n) {
+  assert(&out != this);
+  out.clear();
+  buffer_node* r = read_;
+  if (KHZ_LIKELY(r != nullptr && !r->file && n != 0 && n <= size_ && static_cast<std::size_t>(r->wr - r->rd) >= n)) {
+    detail::block_acquire(r->blk);
+    buffer_node* node = detail::new_node(r->blk, r->rd, r->rd + n, false);
+    out.first_ = out.read_ = out.tail_ = node;
+    out.size_ = n;
+    r->rd += n;
+    size_ -= n;
+    if (r->rd == r->wr && r->next != nullptr) normalize_read();
+    return;
+  }
+  slice_to_slow(out, n);
+}
+
+KHZ_NOINLINE void link_buffer::slice_to_slow(link_buffer& out, std::size_t n) { out = slice(n); }
+
 std::string link_buffer::read_string(std::size_t n) {
   assert(n <= size_);
   n = std::min(n, size_);

@@ -84,7 +84,28 @@ __attribute__((target("avx2"), always_inline)) inline std::uint32_t eol_bits_avx
       _mm256_or_si256(_mm256_cmpeq_epi8(x, _mm256_set1_epi8('\r')), _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\n')))));
 }
 
+__attribute__((target("avx2"), always_inline)) inline __m256i eol_mask_avx2(const char* q) noexcept {
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+  return _mm256_or_si256(_mm256_cmpeq_epi8(x, _mm256_set1_epi8('\r')), _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\n')));
+}
+
 __attribute__((target("avx2"), noinline)) const char* find_eol_avx2(const char* p, const char* end) noexcept {
+  // 128 bytes per step, one test for all four loads (a long value: a cookie, a token).
+  for (; end - p >= 128; p += 128) {
+    const __m256i a = eol_mask_avx2(p);
+    const __m256i b = eol_mask_avx2(p + 32);
+    const __m256i c = eol_mask_avx2(p + 64);
+    const __m256i d = eol_mask_avx2(p + 96);
+    const __m256i any = _mm256_or_si256(_mm256_or_si256(a, b), _mm256_or_si256(c, d));
+    if (_mm256_testz_si256(any, any) == 0) {
+      const std::uint64_t lo = static_cast<std::uint32_t>(_mm256_movemask_epi8(a)) |
+                               std::uint64_t{static_cast<std::uint32_t>(_mm256_movemask_epi8(b))} << 32;
+      if (lo != 0) return p + std::countr_zero(lo);
+      const std::uint64_t hi = static_cast<std::uint32_t>(_mm256_movemask_epi8(c)) |
+                               std::uint64_t{static_cast<std::uint32_t>(_mm256_movemask_epi8(d))} << 32;
+      return p + 64 + std::countr_zero(hi);
+    }
+  }
   for (; end - p >= 64; p += 64) {
     const std::uint64_t e = eol_bits_avx2(p) | std::uint64_t{eol_bits_avx2(p + 32)} << 32;
     if (e != 0) return p + std::countr_zero(e);
@@ -435,52 +456,82 @@ struct parser_callbacks {
   // the empty line. llhttp accepted these bytes, so a line without a bare CR or LF is
   // exactly the field line llhttp read: name ':' OWS value OWS CRLF.
   //
-  // Per line, one 16-byte load at its start gives the colon, any SP before it and, for a
-  // short line, its end; a longer value is scanned for its CR or LF 16 bytes per step
-  // (libc's memchr past 64 bytes). Loads never leave [c.head_begin_, end): near the end
+  // Per line, one 16-byte load at its start gives the colon and any SP before it, and
+  // with the next 16 bytes the end of a line up to 32 bytes long; a longer value is
+  // scanned for its CR or LF 32 bytes per step (AVX2 or libc's memchr past 96 bytes). Loads never leave [c.head_begin_, end): near the end
   // the load is the last 16 bytes of the head, shifted (the head is at least 16 bytes
   // long whenever it has a field line; shorter heads take the byte loop).
   static int scan_fields(parser_core& c, const char* end) {
     headers& out = c.msg_->headers();
+    const char* const lo = c.head_begin_;
     const char* p = c.line_start_;
-    std::size_t count = c.header_count_;
+    unsigned host_count = c.host_count_;
+    // Fields are written in place (no reload of the vector per field) and committed at
+    // the end of the head; on an error the message is failed and they do not matter.
+    // `limit` is where the storage ends or the field count limit is reached, whichever
+    // comes first: one compare per field for both.
+    header_field* first = out.fill_begin();
     const std::size_t max_count = c.limits_.max_header_count;
+    const std::size_t room = max_count > c.header_count_ ? max_count - c.header_count_ : 0;
+    auto limit_of = [&](header_field* storage_end) {
+      return static_cast<std::size_t>(storage_end - first) > room ? first + room : storage_end;
+    };
+    header_field* next = first;
+    header_field* limit = limit_of(out.fill_limit());
     for (;;) {
       const char* colon;
       const char* eol;
       bool bad_name;
 #if defined(__SSE2__)
-      // The usual line, 16 bytes or more before the end of the head: no CR, LF, SP or
-      // HTAB at its start and a colon among its first 16 bytes. Anything else takes the
-      // byte-exact path below.
-      unsigned e = 0, k = 0, s = 0;
+      // The usual line, 16 bytes or more before the end of the head: a name byte at its
+      // start and a colon among its first 16 bytes. The line end is looked for in its
+      // first 32 bytes at once when there are 32 (most field lines are longer than 16
+      // bytes). Anything else takes the byte-exact path below.
+      //
+      // `low` marks the bytes below 0x21 (signed: and those from 0x80). Before the colon
+      // they can only be SP (llhttp's name bytes are tchar and SP), or the line end
+      // when the colon is on a later line: both make the name invalid, as the byte path
+      // would find. At the start of the line: CR, LF, SP or HTAB, all for the byte path.
+      std::uint32_t e = 0;
+      unsigned k = 0, low = 1;
+      const char* scanned = p + 16;
       if (KHZ_LIKELY(end - p >= 16)) {
+        const __m128i cr = _mm_set1_epi8('\r');
+        const __m128i lf = _mm_set1_epi8('\n');
         const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-        e = static_cast<unsigned>(_mm_movemask_epi8(
-            _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\r')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\n')))));
-        s = static_cast<unsigned>(_mm_movemask_epi8(
-            _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\t')))));
+        e = static_cast<std::uint32_t>(
+            _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, cr), _mm_cmpeq_epi8(x, lf))));
+        if (KHZ_LIKELY(end - p >= 32)) {
+          const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16));
+          e |= static_cast<std::uint32_t>(
+                   _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(y, cr), _mm_cmpeq_epi8(y, lf))))
+               << 16;
+          scanned = p + 32;
+        }
+        low = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmplt_epi8(x, _mm_set1_epi8(0x21))));
         k = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(':'))));
-        k &= e ^ (e - 1);  // colons before the first CR or LF (all of them when there is none)
-        if ((e | s) & 1u) k = 0;
       }
-      if (KHZ_LIKELY(k != 0)) {
-        colon = p + std::countr_zero(k);
-        // SP (or HTAB) before the colon, or no name at all.
-        bad_name = ((s & (k ^ (k - 1))) | (k & 1u)) != 0;
-        eol = e != 0 ? p + std::countr_zero(e) : find_eol(p + 16, end, c.head_begin_);
+      if (KHZ_LIKELY(k != 0 && (low & 1u) == 0)) {
+        const unsigned ci = static_cast<unsigned>(std::countr_zero(k));
+        colon = p + ci;
+        // A low byte before the colon (k - 1: the bits below the first colon, and later
+        // colons, never low bytes), or no name at all.
+        bad_name = ((low & (k - 1)) | (k & 1u)) != 0;
+        eol = e != 0 ? p + std::countr_zero(e) : find_eol(scanned, end, lo);
       } else
 #endif
       {
         if (KHZ_UNLIKELY(end - p < 2)) return error(c, 400, "bare CR or LF in header section");
-        const char first = *p;
-        if (first == '\r') {
+        const char first_byte = *p;
+        if (first_byte == '\r') {
           // The empty line: CRLF, and the head ends right after it.
           if (p[1] != '\n' || end - p != 2) return error(c, 400, "bare CR or LF in header section");
-          c.header_count_ = count;
+          out.fill_end(next);
+          c.header_count_ += static_cast<std::size_t>(next - first);
+          c.host_count_ = static_cast<std::uint8_t>(host_count);
           return 0;
         }
-        if (KHZ_UNLIKELY(first == ' ' || first == '\t'))
+        if (KHZ_UNLIKELY(first_byte == ' ' || first_byte == '\t'))
           return error(c, 400, "obs-fold or whitespace before a field line");
         const line_scan line = scan_line(p, end);
         colon = line.colon;
@@ -490,33 +541,46 @@ struct parser_callbacks {
       std::uint16_t crlf = 0;
       if (KHZ_LIKELY(end - eol >= 2)) std::memcpy(&crlf, eol, 2);
       if (KHZ_UNLIKELY(crlf != ('\n' << 8 | '\r'))) return error(c, 400, "bare CR or LF in header section");
-      if (KHZ_UNLIKELY(++count > max_count)) return error(c, 431, "too many header fields");
+      if (KHZ_UNLIKELY(next == limit)) {
+        const std::size_t done = static_cast<std::size_t>(next - first);
+        if (done >= room) return error(c, 431, "too many header fields");
+        next = out.fill_grow(next);  // the fields move: so does `first`
+        first = next - done;
+        limit = limit_of(out.fill_limit());
+      }
       // llhttp's loose-mode name table is tchar plus SP: SP is the only byte left to
       // refuse (the test header_name_bytes_exhaustive proves it for all 256 bytes).
       if (KHZ_UNLIKELY(bad_name)) return error(c, 400, "invalid header field name");
       const std::size_t name_size = static_cast<std::size_t>(colon - p);
       // OWS around the value is not part of it. llhttp has already refused every
-      // control byte but HTAB in values (test header_value_bytes_exhaustive). The loops
-      // need no bound: the CR at eol stops the first, the colon the second.
+      // control byte but HTAB in values (test header_value_bytes_exhaustive), so before
+      // the line end a byte up to 0x20 is SP or HTAB. The loops need no bound: the CR at
+      // eol stops the first, the colon the second.
       const char* vb = colon + 1;
       vb += *vb == ' ';
       if (KHZ_UNLIKELY(*vb == ' ' || *vb == '\t'))
         while (*vb == ' ' || *vb == '\t') ++vb;
       const char* ve = eol;
-      if (KHZ_UNLIKELY(ve[-1] == ' ' || ve[-1] == '\t')) {
-        while (ve[-1] == ' ' || ve[-1] == '\t') --ve;
+      if (KHZ_UNLIKELY(static_cast<unsigned char>(ve[-1]) <= 0x20)) {
+        while (static_cast<unsigned char>(ve[-1]) <= 0x20) --ve;
         if (ve < vb) ve = vb;  // an empty value
       }
       const std::string_view value(vb, static_cast<std::size_t>(ve - vb));
       const known_field id = classify_token_name(p, name_size);
+      // Member by member: a whole-struct store goes through the stack (GCC 12).
+      next->name = std::string_view(p, name_size);
+      next->value = value;
+      next->id = id;
       if (KHZ_UNLIKELY(id != known_field::other)) {
+        out.fill_index(id, next);
         if (id == known_field::host) {
-          if (c.host_count_ < 255) ++c.host_count_;
+          if (host_count == 0) c.host_value_ = value;  // the first one: what get(host) gives
+          host_count += host_count < 255;
         } else if (int r = known_field_value(c, id, value); r != 0) {
           return r;
         }
       }
-      out.push(header_field{std::string_view(p, name_size), value, id});
+      ++next;
       p = eol + 2;
     }
   }
@@ -585,6 +649,13 @@ struct parser_callbacks {
       case known_field::upgrade:
         if (c.upgrade_value_.empty()) c.upgrade_value_ = value;
         break;
+      case known_field::expect:
+        // The first Expect field decides, as get(known_field::expect) would.
+        if (!c.expect_seen_) {
+          c.expect_seen_ = true;
+          c.expect_continue_ = iequals(value, "100-continue");
+        }
+        break;
       default:
         break;
     }
@@ -632,11 +703,9 @@ struct parser_callbacks {
         return error(c, 400, "request-target form not allowed for the method");
       if (c.host_count_ > 1) return error(c, 400, "more than one Host field");
       if (http11 && c.host_count_ == 0) return error(c, 400, "missing Host field");
-      if (c.host_count_ == 1 && !valid_host(m.headers().get(known_field::host), end))
-        return error(c, 400, "invalid Host field");
+      if (c.host_count_ == 1 && !valid_host(c.host_value_, end)) return error(c, 400, "invalid Host field");
       message_access::set_request_line(r, meth, name, target);
-      std::string_view expect = m.headers().get(known_field::expect);
-      message_access::set_request_flags(r, http11 && iequals(expect, "100-continue"),
+      message_access::set_request_flags(r, http11 && c.expect_continue_,
                                         c.conn_upgrade_ ? c.upgrade_value_ : std::string_view{});
       if (meth == khz::method::connect) {
         if (c.te_seen_ || c.content_length_ != 0) return error(c, 400, "CONNECT request with content");
@@ -682,6 +751,42 @@ struct parser_callbacks {
       c.body_remaining_ = c.content_length_;
     }
     return 0;
+  }
+
+  // Per-message state back to its start.
+  static KHZ_ALWAYS_INLINE void begin_head(parser_core& c) noexcept {
+    c.method_b_ = c.method_e_ = c.target_b_ = c.target_e_ = c.version_b_ = c.version_e_ = c.reason_b_ = c.reason_e_ = nullptr;
+    c.line_start_ = nullptr;
+    c.target_done_ = false;
+    c.content_length_ = c.body_remaining_ = c.body_received_ = 0;
+    c.body_limit_ = c.limits_.max_body_size;
+    c.header_count_ = 0;
+    c.host_count_ = c.cl_count_ = 0;
+    c.te_seen_ = c.te_chunked_last_ = c.te_chunked_seen_ = c.te_other_ = false;
+    c.conn_close_ = c.conn_keep_alive_ = c.conn_upgrade_ = false;
+    c.closes_after_ = false;
+    c.expect_seen_ = c.expect_continue_ = false;
+    c.upgrade_value_ = {};
+    c.host_value_ = {};
+  }
+
+  // One llhttp run over [data, data + len), the next bytes of the head region: the head
+  // when llhttp reaches its end, need_more when it wants more, the error otherwise.
+  static KHZ_ALWAYS_INLINE parse_status execute(parser_core& c, const char* data, std::size_t len, link_buffer& in) {
+    llhttp_t* p = reinterpret_cast<llhttp_t*>(c.llhttp_);
+    p->data = &c;
+    const llhttp_errno_t e = detail::run_llhttp(p, data, len);
+    if (KHZ_LIKELY(e == HPE_PAUSED)) {
+      const char* end = llhttp_get_error_pos(p);
+      c.fed_ += static_cast<std::size_t>(end - data);
+      if (KHZ_UNLIKELY(complete_head(c, p, end) != 0)) return c.fail(c.error_.status, c.error_.reason);
+      return c.head_done(in, c.fed_);
+    }
+    if (e == HPE_OK) {
+      c.fed_ += len;
+      return parse_status::need_more;
+    }
+    return c.execute_error(e, data, len);
   }
 
   static const llhttp_settings_t& settings() noexcept {
@@ -741,25 +846,12 @@ void parser_core::reset() noexcept {
   req_ = nullptr;
   res_ = nullptr;
   request_method_ = method::get;
-  begin_head();
+  parser_callbacks::begin_head(*this);
   fed_ = 0;
   owned_size_ = 0;
   head_begin_ = nullptr;
 }
 
-void parser_core::begin_head() noexcept {
-  method_b_ = method_e_ = target_b_ = target_e_ = version_b_ = version_e_ = reason_b_ = reason_e_ = nullptr;
-  line_start_ = nullptr;
-  target_done_ = false;
-  content_length_ = body_remaining_ = body_received_ = 0;
-  body_limit_ = limits_.max_body_size;
-  header_count_ = 0;
-  host_count_ = cl_count_ = 0;
-  te_seen_ = te_chunked_last_ = te_chunked_seen_ = te_other_ = false;
-  conn_close_ = conn_keep_alive_ = conn_upgrade_ = false;
-  closes_after_ = false;
-  upgrade_value_ = {};
-}
 
 void parser_core::set_body_limit(std::uint64_t bytes) noexcept {
   body_limit_ = bytes;
@@ -775,19 +867,59 @@ parse_status parser_core::fail(unsigned status, const char* reason) noexcept {
   return parse_status::error;
 }
 
-parse_status parser_core::parse(link_buffer& in, message_base& out, request* req, response* res) {
+
+KHZ_NOINLINE parse_status parser_core::execute_error(int err, const char* data, std::size_t len) {
+  llhttp_t* p = ll(llhttp_);
+  const auto e = static_cast<llhttp_errno_t>(err);
+  if (error_.status != 0) return fail(error_.status, error_.reason);
+  const char* pos = llhttp_get_error_pos(p);
+  switch (e) {
+    case HPE_INVALID_METHOD:
+      // An unknown method token is "not implemented" (RFC 9110 §9.1); garbage is 400.
+      if (pos != nullptr && pos >= data && pos < data + len && (is_tchar(*pos) || *pos == ' '))
+        return fail(501, "method not implemented");
+      return fail(400, "invalid method");
+    case HPE_INVALID_VERSION:
+      // llhttp says "Invalid HTTP version" for well-formed digits of a version it does
+      // not know (1.2, 3.0...): that is 505; other version errors are syntax (400).
+      if (std::strcmp(llhttp_get_error_reason(p), "Invalid HTTP version") == 0)
+        return fail(505, "HTTP version not supported");
+      return fail(400, llhttp_get_error_reason(p));
+    case HPE_PAUSED_H2_UPGRADE:
+      return fail(505, "HTTP/2 connection preface on an HTTP/1.1 connection");
+    default: {
+      const char* reason = llhttp_get_error_reason(p);
+      return fail(400, reason != nullptr ? reason : "malformed message");
+    }
+  }
+}
+
+parse_status parser_core::parse_step(link_buffer& in, message_base& out, request* req, response* res) {
+  if (KHZ_LIKELY(phase_ == phase::head)) {
+    if (fed_ == 0 && owned_ == nullptr) {  // idle(): a new message starts
+      msg_ = &out;
+      req_ = req;
+      res_ = res;
+      if (in.empty()) return parse_status::need_more;
+      parser_callbacks::begin_head(*this);
+      if (req != nullptr) req->clear();
+      if (res != nullptr) res->clear();
+      // The usual case: the input's first block holds the start of the head (the whole
+      // head, most of the time). One llhttp run over it, no state carried over.
+      const std::string_view front = in.front();
+      head_begin_ = front.data();
+      const std::size_t cap = limits_.max_header_bytes + 1;
+      const std::size_t n = front.size() < cap ? front.size() : cap;
+      const parse_status st = parser_callbacks::execute(*this, front.data(), n, in);
+      if (KHZ_LIKELY(st != parse_status::need_more)) return st;
+      if (fed_ >= cap) return head_too_large();
+      if (in.size() <= front.size()) return parse_status::need_more;
+    }
+    return parse_head(in);
+  }
   switch (phase_) {
     case phase::head:
-      if (idle()) {
-        msg_ = &out;
-        req_ = req;
-        res_ = res;
-        if (in.empty()) return parse_status::need_more;
-        begin_head();
-        if (req != nullptr) req->clear();
-        if (res != nullptr) res->clear();
-      }
-      return parse_head(in);
+      break;
     case phase::body_length:
     case phase::body_chunked:
     case phase::body_until_close:
@@ -800,7 +932,7 @@ parse_status parser_core::parse(link_buffer& in, message_base& out, request* req
   return parse_status::error;
 }
 
-parse_status parser_core::parse_head(link_buffer& in) {
+KHZ_NOINLINE parse_status parser_core::parse_head(link_buffer& in) {
   const std::size_t cap = limits_.max_header_bytes + 1;  // one byte over the limit proves it was passed
   for (;;) {
     if (owned_ == nullptr) {
@@ -809,7 +941,7 @@ parse_status parser_core::parse_head(link_buffer& in) {
         if (fed_ == 0) head_begin_ = front.data();
         assert(front.data() == head_begin_);
         std::size_t n = std::min(front.size() - fed_, cap - fed_);
-        parse_status st = execute(head_begin_ + fed_, n, in);
+        parse_status st = parser_callbacks::execute(*this, head_begin_ + fed_, n, in);
         if (st != parse_status::need_more) return st;
         if (fed_ >= cap) return head_too_large();
       }
@@ -820,7 +952,7 @@ parse_status parser_core::parse_head(link_buffer& in) {
     if (owned_size_ >= cap || in.size() <= owned_size_) return parse_status::need_more;
     std::size_t before = owned_size_;
     std::size_t added = copy_more(in);
-    parse_status st = execute(owned_->data + before, added, in);
+    parse_status st = parser_callbacks::execute(*this, owned_->data + before, added, in);
     if (st != parse_status::need_more) return st;
     if (fed_ >= cap) return head_too_large();
   }
@@ -841,7 +973,7 @@ void parser_core::switch_to_owned(link_buffer& in) {
   owned_ = block_pool::local().allocate(limits_.max_header_bytes + 1);
   owned_size_ = 0;
   restart_llhttp();
-  begin_head();
+  parser_callbacks::begin_head(*this);
   msg_->headers().clear();
   fed_ = 0;
   head_begin_ = owned_->data;
@@ -869,49 +1001,12 @@ std::size_t parser_core::copy_more(link_buffer& in) {
   return copied;
 }
 
-parse_status parser_core::execute(const char* data, std::size_t len, link_buffer& in) {
-  llhttp_t* p = ll(llhttp_);
-  p->data = this;
-  llhttp_errno_t e = detail::run_llhttp(p, data, len);
-  if (e == HPE_OK) {
-    fed_ += len;
-    return parse_status::need_more;
-  }
-  if (e == HPE_PAUSED) {
-    const char* end = llhttp_get_error_pos(p);
-    fed_ += static_cast<std::size_t>(end - data);
-    if (parser_callbacks::complete_head(*this, p, end) != 0) return fail(error_.status, error_.reason);
-    return head_done(in, fed_);
-  }
-  if (error_.status != 0) return fail(error_.status, error_.reason);
-  const char* pos = llhttp_get_error_pos(p);
-  switch (e) {
-    case HPE_INVALID_METHOD:
-      // An unknown method token is "not implemented" (RFC 9110 §9.1); garbage is 400.
-      if (pos != nullptr && pos >= data && pos < data + len && (is_tchar(*pos) || *pos == ' '))
-        return fail(501, "method not implemented");
-      return fail(400, "invalid method");
-    case HPE_INVALID_VERSION:
-      // llhttp says "Invalid HTTP version" for well-formed digits of a version it does
-      // not know (1.2, 3.0...): that is 505; other version errors are syntax (400).
-      if (std::strcmp(llhttp_get_error_reason(p), "Invalid HTTP version") == 0)
-        return fail(505, "HTTP version not supported");
-      return fail(400, llhttp_get_error_reason(p));
-    case HPE_PAUSED_H2_UPGRADE:
-      return fail(505, "HTTP/2 connection preface on an HTTP/1.1 connection");
-    default: {
-      const char* reason = llhttp_get_error_reason(p);
-      return fail(400, reason != nullptr ? reason : "malformed message");
-    }
-  }
-}
-
 parse_status parser_core::head_done(link_buffer& in, std::size_t head_len) {
   // complete_head() has checked every line of the head, the final CRLF CRLF included.
   if (head_len > limits_.max_header_bytes) return fail(431, "header section too large");
   link_buffer& head = message_access::head(*msg_);
   if (owned_ == nullptr) {
-    head = in.slice(head_len);
+    in.slice_to(head, head_len);
   } else {
     head.clear();
     head.append_block(std::exchange(owned_, nullptr), head_len);
@@ -946,7 +1041,7 @@ parse_status parser_core::parse_body(link_buffer& in, link_buffer& sink) {
       std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(in.size(), body_remaining_));
       if (take != 0) {
         if (&sink == &msg_->body() && sink.block_count() == 0 && sink.pending() == 0) {
-          sink = in.slice(take);  // the message's body, empty since it started: the slice is it
+          in.slice_to(sink, take);  // the message's body, empty since it started: the slice is it
         } else {
           sink.append(in.slice(take));
           sink.flush();

@@ -128,6 +128,48 @@ TEST(link_buffer, slice_shares_blocks_without_copy) {
   EXPECT_EQ(b.peek(b.size()), "|rest");
 }
 
+TEST(link_buffer, slice_to_replaces_the_target_and_shares_blocks) {
+  link_buffer b;
+  auto span = b.reserve(256);
+  std::memcpy(span.data(), "header|body-bytes|rest", 22);
+  b.commit(22);
+  b.flush();
+  link_buffer out;
+  out.append("old contents");
+  out.flush();
+  b.slice_to(out, 7);  // within the read node: the fast path
+  EXPECT_EQ(contents(out), "header|");
+  EXPECT_EQ(out.peek(7).data(), span.data()) << "slice_to must view the same memory";
+  EXPECT_EQ(out.block_count(), 1u);
+  b.slice_to(out, 10);
+  EXPECT_EQ(contents(out), "body-bytes");
+  EXPECT_EQ(out.peek(10).data(), span.data() + 7);
+  EXPECT_EQ(contents(b), "|rest");
+  b.slice_to(out, 5);  // the whole rest: the source is empty, its block stays shared
+  EXPECT_TRUE(b.empty());
+  b.release();
+  b.clear();
+  EXPECT_EQ(contents(out), "|rest");
+  b.slice_to(out, 0);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(out.block_count(), 0u);
+}
+
+TEST(link_buffer, slice_to_across_blocks_matches_slice) {
+  std::string s = pattern(3 * khz::block_pool::min_block_size, 5);
+  link_buffer source;
+  append_across_blocks(source, s, 1000);
+  source.skip(10);
+  link_buffer out;
+  out.append("x");
+  source.slice_to(out, s.size() - 20);  // crosses blocks: the general path
+  source.release();
+  EXPECT_EQ(contents(out), s.substr(10, s.size() - 20));
+  EXPECT_EQ(contents(source), s.substr(s.size() - 10));
+  source.clear();
+  EXPECT_EQ(contents(out), s.substr(10, s.size() - 20)) << "the slice holds its own references";
+}
+
 TEST(link_buffer, slice_outlives_its_source) {
   link_buffer body;
   std::string s = pattern(3 * khz::block_pool::min_block_size, 3);

@@ -134,7 +134,7 @@ TEST(request_parser, field_line_scan_at_every_offset) {
 // memchr): a bare CR or LF at any offset of those steps, or the line end there, must
 // give the same answer as a byte loop.
 TEST(request_parser, long_value_scan_at_every_offset) {
-  for (std::size_t v : {127, 128, 129, 159, 160, 161, 191, 192, 193, 200, 255, 256, 257, 300}) {
+  for (std::size_t v : {127, 128, 129, 159, 160, 161, 191, 192, 193, 200, 255, 256, 257, 300, 383, 384, 385, 447, 448, 449, 511, 512, 513, 1024, 1100}) {
     const std::string value(v, 'v');
     {
       request_parser p;
@@ -454,6 +454,65 @@ TEST(request_parser, reused_request_object_and_pipeline_in_one_go) {
   EXPECT_EQ(count, 16);
   EXPECT_TRUE(in.empty());
   EXPECT_TRUE(p.idle());
+}
+
+// The fields are written straight into the headers' storage, whose inline part holds
+// 24: past it the storage grows mid-head; the count limit is checked at the same
+// field whatever the capacity, and the known-field index points at the right fields.
+TEST(request_parser, many_fields_grow_the_storage_and_meet_the_count_limit) {
+  for (std::size_t n : {23u, 24u, 25u, 47u, 48u, 49u, 120u}) {
+    for (std::size_t max : {n, n + 1, n - 1}) {
+      std::string wire = "GET / HTTP/1.1\r\n";
+      for (std::size_t i = 0; i + 2 < n; ++i) wire += "X-F" + std::to_string(i) + ": v" + std::to_string(i) + "\r\n";
+      wire += "Host: h\r\nExpect: 100-continue\r\n\r\n";  // the known fields come last
+      http_limits limits;
+      limits.max_header_count = max;
+      request_parser p(limits);
+      request r;
+      r.headers().add("Stale", "field");  // a reused request: cleared when the message starts
+      parse_status st = parse_whole(wire, r, p);
+      if (n > max) {
+        EXPECT_EQ(st, parse_status::error) << n << " " << max;
+        EXPECT_EQ(p.error().status, 431u) << n << " " << max;
+        continue;
+      }
+      ASSERT_EQ(st, parse_status::message_complete) << n << " " << max;
+      ASSERT_EQ(r.headers().size(), n);
+      for (std::size_t i = 0; i + 2 < n; ++i) {
+        EXPECT_EQ(r.headers()[i].name, "X-F" + std::to_string(i));
+        EXPECT_EQ(r.headers()[i].value, "v" + std::to_string(i));
+      }
+      EXPECT_EQ(r.headers().get(known_field::host), "h");
+      EXPECT_EQ(r.headers().find(known_field::host), &r.headers()[n - 2]);
+      EXPECT_EQ(r.headers().find(known_field::expect), &r.headers()[n - 1]);
+      EXPECT_TRUE(r.expect_continue());
+      EXPECT_FALSE(r.headers().contains("Stale"));
+    }
+  }
+}
+
+// The first block of a message is run through llhttp by parse() itself; the rest of the
+// head in later blocks takes the general path. Each message of a pipeline starts the
+// fast path again, in a request cleared by the parser or already cleared by its owner.
+TEST(request_parser, head_split_after_the_first_block_and_messages_after_a_clear) {
+  const std::string head = "GET /a HTTP/1.1\r\nHost: h\r\nUser-Agent: split-test\r\nAccept: */*\r\n\r\n";
+  for (std::size_t cut = 1; cut < head.size(); ++cut) {
+    request_parser p;
+    request r;
+    link_buffer in;
+    feed(in, head.substr(0, cut));
+    ASSERT_EQ(p.parse(in, r), parse_status::need_more) << cut;
+    feed_block(in, head.substr(cut));  // the head goes on in another block
+    feed_block(in, head);              // and a second message follows
+    ASSERT_EQ(p.parse(in, r), parse_status::message_complete) << cut;
+    EXPECT_EQ(summarize(r), "REQ GET /a 1.1 ka=1 [Host=h;User-Agent=split-test;Accept=*/*;] body=") << cut;
+    r.clear();  // what the server does at the end of a request: parse() clears again
+    ASSERT_EQ(p.parse(in, r), parse_status::message_complete) << cut;
+    EXPECT_EQ(summarize(r), "REQ GET /a 1.1 ka=1 [Host=h;User-Agent=split-test;Accept=*/*;] body=") << cut;
+    EXPECT_EQ(r.head_size(), head.size());
+    EXPECT_EQ(p.parse(in, r), parse_status::need_more);
+    EXPECT_TRUE(p.idle());
+  }
 }
 
 TEST(request_parser, end_of_stream) {

@@ -124,6 +124,11 @@ class link_buffer {
   // Consumes the first n readable bytes into a new buffer sharing the same blocks.
   link_buffer slice(std::size_t n);
 
+  // out = slice(n) without the temporary: clears `out`, then moves the first n readable
+  // bytes into it (shared blocks, no copy). One node and no move when the n bytes are
+  // in the read node (a parsed head). Precondition: &out != this.
+  void slice_to(link_buffer& out, std::size_t n);
+
   // Consumes n bytes into a std::string (a copy).
   std::string read_string(std::size_t n);
 
@@ -219,6 +224,7 @@ class link_buffer {
   void link_node(detail::buffer_node* n) noexcept;
   void normalize_read() noexcept;
   void clear_slow() noexcept;
+  void slice_to_slow(link_buffer& out, std::size_t n);
   std::string_view front_slow() const noexcept;
   std::string_view peek_slow(std::size_t n);
   void materialize_files() const noexcept { (void)read_files(); }

@@ -84,6 +84,8 @@ struct header_field {
 
 namespace detail {
 
+struct parser_callbacks;
+
 // A growable array of trivially copyable T with N elements inline. clear() keeps the
 // heap capacity. The inline elements are raw storage, not T[N]: a T with default member
 // initializers would otherwise be constructed N times with every container (24 header
@@ -132,8 +134,10 @@ class small_vector {
   }
   void clear() noexcept { size_ = 0; }
 
- private:
-  bool on_heap() const noexcept { return data_ != inline_data(); }
+  // Bulk append (the parser): elements are written in place in [end(), storage_end()),
+  // then set_size() makes them count; grow() doubles the capacity (elements kept).
+  T* storage_end() noexcept { return data_ + capacity_; }
+  void set_size(std::size_t n) noexcept { size_ = n; }
   void grow() {
     std::size_t cap = capacity_ * 2;
     T* p = static_cast<T*>(::operator new(cap * sizeof(T)));
@@ -142,6 +146,9 @@ class small_vector {
     data_ = p;
     capacity_ = cap;
   }
+
+ private:
+  bool on_heap() const noexcept { return data_ != inline_data(); }
   void free_heap() noexcept {
     if (on_heap()) ::operator delete(static_cast<void*>(data_));
     data_ = inline_data();
@@ -308,6 +315,27 @@ class headers {
   }
 
  private:
+  friend struct detail::parser_callbacks;  // the bulk append below
+
+  // The parser's bulk append (the same result as push() per field, without reloading
+  // the vector per field): fields are written from fill_begin() up to fill_limit(),
+  // fill_grow() makes room for more, fill_end() commits them; fill_index() records the
+  // known field written at `at` (called in order, like push()).
+  header_field* fill_begin() noexcept { return fields_.end(); }
+  header_field* fill_limit() noexcept { return fields_.storage_end(); }
+  header_field* fill_grow(header_field* next) {
+    const std::size_t n = static_cast<std::size_t>(next - fields_.data());
+    fields_.set_size(n);
+    fields_.grow();
+    return fields_.data() + n;
+  }
+  void fill_end(header_field* next) noexcept { fields_.set_size(static_cast<std::size_t>(next - fields_.data())); }
+  void fill_index(known_field id, const header_field* at) noexcept {
+    const std::size_t i = static_cast<std::size_t>(at - fields_.data());
+    auto& slot = index_[static_cast<std::size_t>(id)];
+    if (slot == no_index && i < no_index) slot = static_cast<std::uint16_t>(i);
+  }
+
   static constexpr std::uint16_t no_index = 0xffff;
   void clear_index() noexcept {
     for (auto& i : index_) i = no_index;

@@ -107,7 +107,16 @@ class parser_core {
   parser_core(const parser_core&) = delete;
   parser_core& operator=(const parser_core&) = delete;
 
-  parse_status parse(link_buffer& in, message_base& out, request* req, response* res);
+  // Inline: the call that finds nothing new between messages (a pipeline's last parse).
+  parse_status parse(link_buffer& in, message_base& out, request* req, response* res) {
+    if (idle() && in.empty()) {
+      msg_ = &out;
+      req_ = req;
+      res_ = res;
+      return parse_status::need_more;
+    }
+    return parse_step(in, out, req, res);
+  }
   parse_status parse_body(link_buffer& in, link_buffer& sink);
   parse_status eof();
   void reset() noexcept;
@@ -124,13 +133,13 @@ class parser_core {
 
   enum class phase : std::uint8_t { head, body_length, body_chunked, body_until_close, closed, failed };
 
+  parse_status parse_step(link_buffer& in, message_base& out, request* req, response* res);
   parse_status parse_head(link_buffer& in);
-  parse_status execute(const char* data, std::size_t len, link_buffer& in);
+  parse_status execute_error(int err, const char* data, std::size_t len);
   parse_status head_done(link_buffer& in, std::size_t head_len);
   parse_status finish_message();
   parse_status fail(unsigned status, const char* reason) noexcept;
   parse_status head_too_large();
-  void begin_head() noexcept;
   void restart_llhttp() noexcept;
   void switch_to_owned(link_buffer& in);
   std::size_t copy_more(link_buffer& in);
@@ -180,7 +189,10 @@ class parser_core {
   bool conn_keep_alive_ = false;
   bool conn_upgrade_ = false;
   bool closes_after_ = false;  // the connection carries nothing after this message
+  bool expect_seen_ = false;
+  bool expect_continue_ = false;  // the first Expect field is "100-continue"
   std::string_view upgrade_value_;
+  std::string_view host_value_;  // the first Host field's value
 
   method request_method_ = method::get;  // response parser: the request answered
   bool requests_;
