@@ -1,5 +1,7 @@
 #include <khz/buffer/link_buffer.hpp>
 
+#include "../base/thread_free_list.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,34 +24,10 @@ struct scratch_chunk {
 namespace {
 
 // Per-thread free list of nodes, so that linking a block costs no allocation once warm.
-// The list is a trivially destructible thread_local (constant-initialized: no guard on
-// access); the owner, a second thread_local registered when the first node is cached,
-// frees the cached nodes at thread exit.
-struct node_pool {
-  static constexpr std::size_t max_cached = 4096;
-  buffer_node* free = nullptr;
-  std::size_t count = 0;
-  bool owner_registered = false;
-  bool destroyed = false;  // the owner has run: nodes go straight back to the allocator
-};
-thread_local node_pool nodes;
-
-struct node_pool_owner {
-  ~node_pool_owner() {
-    while (nodes.free != nullptr) {
-      buffer_node* n = std::exchange(nodes.free, nodes.free->next);
-      delete n;
-    }
-    nodes.count = 0;
-    nodes.destroyed = true;
-  }
-};
-
-KHZ_NOINLINE void register_node_pool_owner() noexcept {
-  thread_local node_pool_owner owner;
-  (void)owner;
-  nodes.owner_registered = true;
-}
+// buffer_node is trivially destructible: a cached node is raw memory, constructed again
+// when it is taken.
+static_assert(std::is_trivially_destructible_v<buffer_node>);
+using node_cache = thread_free_list<buffer_node, 4096>;
 
 buffer_node* new_node(block* b, char* rd, char* wr, bool writable);
 
@@ -62,33 +40,18 @@ buffer_node* new_file_node(block* b, std::uint64_t offset, std::size_t length) {
 }
 
 buffer_node* new_node(block* b, char* rd, char* wr, bool writable) {
-  buffer_node* n = nodes.free;
-  if (n != nullptr) {
-    nodes.free = n->next;
-    --nodes.count;
-  }
-  if (n == nullptr) n = new buffer_node;
-  n->next = nullptr;
+  void* p = node_cache::pop();
+  buffer_node* n = p != nullptr ? ::new (p) buffer_node : new buffer_node;
   n->blk = b;
   n->rd = rd;
   n->wr = wr;
-  n->foff = 0;
-  n->flen = 0;
   n->writable = writable;
-  n->file = false;
   return n;
 }
 
 void free_node(buffer_node* n) noexcept {
   block_release(n->blk);
-  if (!nodes.destroyed && nodes.count < node_pool::max_cached) {
-    if (KHZ_UNLIKELY(!nodes.owner_registered)) register_node_pool_owner();
-    n->next = nodes.free;
-    nodes.free = n;
-    ++nodes.count;
-    return;
-  }
-  delete n;
+  if (!node_cache::push(n)) delete n;
 }
 
 void free_scratch(scratch_chunk* s) noexcept {
@@ -193,20 +156,33 @@ void link_buffer::release() noexcept {
 }
 
 link_buffer link_buffer::slice(std::size_t n) {
-  assert(n <= size_);
-  n = std::min(n, size_);
   link_buffer out;
+  slice_to(out, n);
+  return out;
+}
+
+void link_buffer::slice_to(link_buffer& out, std::size_t n) {
+  assert(&out != this);
+  out.clear();
   buffer_node* r = read_;
-  if (r != nullptr && !r->file && static_cast<std::size_t>(r->wr - r->rd) >= n && n != 0) {
+  if (KHZ_LIKELY(r != nullptr && !r->file && n != 0 && n <= size_ && static_cast<std::size_t>(r->wr - r->rd) >= n)) {
     // Within the read node (a parsed head, a body that arrived with it): one node.
     detail::block_acquire(r->blk);
-    out.link_node(detail::new_node(r->blk, r->rd, r->rd + n, false));
+    buffer_node* node = detail::new_node(r->blk, r->rd, r->rd + n, false);
+    out.first_ = out.read_ = out.tail_ = node;
     out.size_ = n;
     r->rd += n;
     size_ -= n;
-    normalize_read();
-    return out;
+    if (r->rd == r->wr && r->next != nullptr) normalize_read();
+    return;
   }
+  slice_to_slow(out, n);
+}
+
+// Across nodes (or file nodes): one node per piece, then the bytes are skipped.
+KHZ_NOINLINE void link_buffer::slice_to_slow(link_buffer& out, std::size_t n) {
+  assert(n <= size_);
+  n = std::min(n, size_);
   std::size_t left = n;
   for (buffer_node* node = read_; left > 0; node = node->next) {
     std::size_t take = std::min(left, node->readable());
@@ -222,27 +198,7 @@ link_buffer link_buffer::slice(std::size_t n) {
   }
   out.size_ = n;
   skip(n);
-  return out;
 }
-
-void link_buffer::slice_to(link_buffer& out, std::size_t n) {
-  assert(&out != this);
-  out.clear();
-  buffer_node* r = read_;
-  if (KHZ_LIKELY(r != nullptr && !r->file && n != 0 && n <= size_ && static_cast<std::size_t>(r->wr - r->rd) >= n)) {
-    detail::block_acquire(r->blk);
-    buffer_node* node = detail::new_node(r->blk, r->rd, r->rd + n, false);
-    out.first_ = out.read_ = out.tail_ = node;
-    out.size_ = n;
-    r->rd += n;
-    size_ -= n;
-    if (r->rd == r->wr && r->next != nullptr) normalize_read();
-    return;
-  }
-  slice_to_slow(out, n);
-}
-
-KHZ_NOINLINE void link_buffer::slice_to_slow(link_buffer& out, std::size_t n) { out = slice(n); }
 
 std::string link_buffer::read_string(std::size_t n) {
   assert(n <= size_);

@@ -1,5 +1,7 @@
 #include <khz/http/headers.hpp>
 
+#include "../base/thread_free_list.hpp"
+
 #include <algorithm>
 
 KHZ_BEGIN_NAMESPACE
@@ -13,49 +15,18 @@ namespace {
 constexpr std::size_t standard_chunk_capacity = 1024;
 constexpr std::size_t max_cached_chunks = 256;  // 256 KiB a thread at most
 
-struct chunk_cache {
-  void* free = nullptr;  // each free chunk starts with the pointer to the next
-  std::size_t count = 0;
-  static thread_local bool destroyed;
-  ~chunk_cache() {
-    while (free != nullptr) {
-      void* next = *static_cast<void**>(free);
-      ::operator delete(free);
-      free = next;
-    }
-    destroyed = true;
-  }
-};
-thread_local bool chunk_cache::destroyed = false;
-
-chunk_cache& local_chunks() noexcept {
-  thread_local chunk_cache cache;
-  return cache;
-}
+struct arena_chunk_tag;
+using chunk_cache = thread_free_list<arena_chunk_tag, max_cached_chunks>;
 
 void* allocate_chunk(std::size_t bytes, std::size_t capacity) {
-  if (capacity == standard_chunk_capacity && !chunk_cache::destroyed) {
-    chunk_cache& cache = local_chunks();
-    if (cache.free != nullptr) {
-      void* p = cache.free;
-      cache.free = *static_cast<void**>(p);
-      --cache.count;
-      return p;
-    }
+  if (capacity == standard_chunk_capacity) {
+    if (void* p = chunk_cache::pop()) return p;
   }
   return ::operator new(bytes);
 }
 
 void free_chunk(void* p, std::size_t capacity) noexcept {
-  if (capacity == standard_chunk_capacity && !chunk_cache::destroyed) {
-    chunk_cache& cache = local_chunks();
-    if (cache.count < max_cached_chunks) {
-      *static_cast<void**>(p) = cache.free;
-      cache.free = p;
-      ++cache.count;
-      return;
-    }
-  }
+  if (capacity == standard_chunk_capacity && chunk_cache::push(p)) return;
   ::operator delete(p);
 }
 

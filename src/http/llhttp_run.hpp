@@ -5,7 +5,7 @@
 // (its SSE4.2 fast paths: header values and tokens 16 bytes a step) under renamed symbols
 // and defines KHZ_LLHTTP_SSE42=1. Both builds come from the same llhttp.c, so the state
 // (llhttp_t) and its state numbers are the same: a parser initialised with llhttp_init()
-// can be run by either. The choice is made once, after __builtin_cpu_init(); without the
+// can be run by either. The choice is made once (base/cpu_features.hpp); without the
 // second build (an installed llhttp package, another architecture) llhttp_execute() runs.
 //
 // Used by the parser (src/http/parser.cpp) and by the parser benchmark's llhttp baseline,
@@ -13,6 +13,8 @@
 #include <khz/base/config.hpp>
 
 #include <llhttp.h>
+
+#include "../base/cpu_features.hpp"
 
 #include <cstddef>
 
@@ -29,10 +31,7 @@ namespace detail {
 #if KHZ_LLHTTP_RUN_DISPATCH
 // Whether the SSE4.2 build runs. Tests may switch it (both builds must agree on every
 // input); it is read on every call, so switch it only while no parser runs.
-inline bool llhttp_use_sse42 = [] {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("sse4.2") != 0;
-}();
+inline bool llhttp_use_sse42 = cpu_has_sse42;
 
 inline llhttp_errno_t run_llhttp(llhttp_t* p, const char* data, std::size_t len) noexcept {
   if (llhttp_use_sse42) return static_cast<llhttp_errno_t>(khz_sse42_llhttp__internal_execute(p, data, data + len));

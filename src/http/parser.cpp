@@ -12,6 +12,7 @@
 
 #include <llhttp.h>
 
+#include "../base/cpu_features.hpp"
 #include "llhttp_run.hpp"
 
 #include <algorithm>
@@ -119,11 +120,6 @@ __attribute__((target("avx2"), noinline)) const char* find_eol_avx2(const char* 
   return e != 0 ? p + std::countr_zero(e) : end;
 }
 
-// (__builtin_cpu_init: the initializer may run before libgcc's own CPU detection.)
-inline const bool cpu_has_avx2 = [] {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") != 0;
-}();
 #endif
 
 // The first CR or LF in [p, end), or end. Precondition: the bytes from lo to end are
@@ -147,7 +143,7 @@ inline const char* find_eol(const char* p, const char* end, const char* lo) noex
   // (and the 32 bytes before end are readable); else libc's memchr, the fastest scan
   // there is: the first CR, and any LF before it.
 #if KHZ_HAVE_AVX2_DISPATCH
-  if (cpu_has_avx2 && end - lo >= 32) return find_eol_avx2(p, end);
+  if (detail::cpu_has_avx2 && end - lo >= 32) return find_eol_avx2(p, end);
 #else
   (void)lo;
 #endif
@@ -896,7 +892,7 @@ KHZ_NOINLINE parse_status parser_core::execute_error(int err, const char* data, 
 
 parse_status parser_core::parse_step(link_buffer& in, message_base& out, request* req, response* res) {
   if (KHZ_LIKELY(phase_ == phase::head)) {
-    if (fed_ == 0 && owned_ == nullptr) {  // idle(): a new message starts
+    if (idle()) {  // a new message starts
       msg_ = &out;
       req_ = req;
       res_ = res;

@@ -21,7 +21,16 @@ struct serializer_access {
   static std::string_view small_body(const message_base& m) noexcept {
     return std::string_view(m.small_, m.small_size_);
   }
-  static void drop_small_body(message_base& m) noexcept { m.small_size_ = 0; }
+  // The body's bytes however they are held (one of the two is empty), without moving
+  // a small body into the buffer.
+  static std::uint64_t body_size(message_base& m) noexcept {
+    m.body_.flush();
+    return m.small_size_ + m.body_.size();
+  }
+  static void drop_body(message_base& m) noexcept {
+    m.small_size_ = 0;
+    m.body_.clear();
+  }
 };
 }  // namespace detail
 
@@ -224,7 +233,12 @@ template <class W>
 }
 
 void write_body(link_buffer& out, message_base& m, framing fr, std::size_t copy_threshold) {
-  link_buffer& body = m.body();
+  if (const std::string_view small = detail::serializer_access::small_body(m); !small.empty() && fr != framing::chunked) {
+    out.append(small);  // right after the head, into the block the head went to
+    detail::serializer_access::drop_body(m);
+    return;
+  }
+  link_buffer& body = m.body();  // (a small body of a chunked message moves into it here)
   body.flush();
   if (fr == framing::chunked) {
     write_chunk(out, std::move(body));
@@ -297,26 +311,12 @@ result<void> write_response(link_buffer& out, response& res, const write_options
   std::size_t trailer_bytes = 0;
   if (res.chunked() && !scan_fields(res.trailers(), trailer_bytes)) return errc::invalid_argument;
   const bool no_body = status_forbids_body(res.status_code());
-  // A small body kept in the message (set_body() of a few bytes), not chunked: copied
-  // right after the head, into the block the head went to.
-  const std::string_view small = res.chunked() ? std::string_view{} : detail::serializer_access::small_body(res);
-  if (!small.empty()) {
-    auto r = write_response_head(out, res, no_body ? 0 : small.size(), options);
-    if (!r) return r;
-    if (!no_body && options.request_method != method::head) out.append(small);
-    detail::serializer_access::drop_small_body(res);
-    return {};
-  }
-  res.body().flush();
-  const std::uint64_t length = no_body ? 0 : res.body().size();
+  const std::uint64_t length = no_body ? 0 : detail::serializer_access::body_size(res);
   auto r = write_response_head(out, res, res.chunked() ? std::nullopt : std::optional<std::uint64_t>(length), options);
   if (!r) return r;
-  if (no_body) {
-    res.body().clear();
-    return {};
-  }
-  if (options.request_method == method::head) {
-    res.body().clear();  // the framing describes the body a GET would have had
+  // No body for 1xx/204/304; for HEAD the framing describes the body a GET would have had.
+  if (no_body || options.request_method == method::head) {
+    detail::serializer_access::drop_body(res);
     return {};
   }
   write_body(out, res, res.chunked() ? framing::chunked : framing::length, options.copy_threshold);
@@ -346,16 +346,7 @@ result<void> write_request(link_buffer& out, request& req, const write_options& 
   std::size_t trailer_bytes = 0;
   if (req.chunked() && !scan_fields(req.trailers(), trailer_bytes)) return errc::invalid_argument;
   const khz::method m = req.method();
-  const std::string_view small = req.chunked() ? std::string_view{} : detail::serializer_access::small_body(req);
-  if (!small.empty()) {  // as in write_response()
-    auto r = write_request_head(out, req, small.size());
-    if (!r) return r;
-    out.append(small);
-    detail::serializer_access::drop_small_body(req);
-    return {};
-  }
-  req.body().flush();
-  const std::uint64_t length = req.body().size();
+  const std::uint64_t length = detail::serializer_access::body_size(req);
   const bool wants_length = length != 0 || m == method::post || m == method::put || m == method::patch;
   auto r = write_request_head(out, req,
                               req.chunked() || !wants_length ? std::nullopt : std::optional<std::uint64_t>(length));
