@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +29,16 @@ std::string pattern(std::size_t n, unsigned seed = 1) {
 
 // Appends a string so that its first `first_room` bytes sit alone in one block and the
 // rest follows in other blocks (linked from a second buffer, so no block is shared).
+// Writes `bytes` into one block reserved with `room` bytes (committed and flushed) and
+// returns that block's span, to check that later views point into it.
+std::span<char> write_one_block(link_buffer& b, std::string_view bytes, std::size_t room) {
+  auto span = b.reserve(room);
+  std::memcpy(span.data(), bytes.data(), bytes.size());
+  b.commit(bytes.size());
+  b.flush();
+  return span;
+}
+
 void append_across_blocks(link_buffer& b, std::string_view s, std::size_t first_room) {
   std::size_t take = std::min(first_room, s.size());
   b.append(s.substr(0, take));
@@ -87,10 +98,7 @@ TEST(link_buffer, next_consumes_and_release_frees_consumed_blocks) {
 
 TEST(link_buffer, peek_within_block_is_zero_copy) {
   link_buffer b;
-  auto span = b.reserve(64);
-  std::memcpy(span.data(), "abcdefgh", 8);
-  b.commit(8);
-  b.flush();
+  auto span = write_one_block(b, "abcdefgh", 64);
   EXPECT_EQ(b.peek(8).data(), span.data());
   EXPECT_EQ(b.front().data(), span.data());
   EXPECT_EQ(b.next(3).data(), span.data());
@@ -116,10 +124,7 @@ TEST(link_buffer, peek_across_blocks_copies_once_and_stays_valid_until_release) 
 
 TEST(link_buffer, slice_shares_blocks_without_copy) {
   link_buffer b;
-  auto span = b.reserve(256);
-  std::memcpy(span.data(), "header|body-bytes|rest", 22);
-  b.commit(22);
-  b.flush();
+  auto span = write_one_block(b, "header|body-bytes|rest", 256);
   b.skip(7);
   link_buffer body = b.slice(10);
   EXPECT_EQ(body.size(), 10u);
@@ -130,10 +135,7 @@ TEST(link_buffer, slice_shares_blocks_without_copy) {
 
 TEST(link_buffer, slice_to_replaces_the_target_and_shares_blocks) {
   link_buffer b;
-  auto span = b.reserve(256);
-  std::memcpy(span.data(), "header|body-bytes|rest", 22);
-  b.commit(22);
-  b.flush();
+  auto span = write_one_block(b, "header|body-bytes|rest", 256);
   link_buffer out;
   out.append("old contents");
   out.flush();

@@ -341,46 +341,61 @@ TEST_P(streaming_test, pipelined_stream_waits_for_the_earlier_response_and_the_n
   EXPECT_EQ(events, expected) << "the first flush waited for the slow response ahead of it";
 }
 
+// GET /big streams `pieces` pieces of `piece` bytes (a known length), each written and
+// then flushed `flushes` times; it counts the pieces flushed, the largest unsent output
+// seen after a flush, and whether the stream finished. Declare it before the server.
+struct big_stream {
+  std::size_t piece;
+  std::size_t pieces;
+  int flushes;
+  std::atomic<std::size_t> flushed{0};
+  std::atomic<std::size_t> max_pending{0};
+  std::atomic<bool> finished{false};
+
+  void route(khz::server& s) {
+    s.get("/big", [this](context& c) -> khz::task<> {
+      auto w = c.stream(200, "application/octet-stream", piece * pieces);
+      for (std::size_t i = 0; i < pieces; ++i) {
+        w.write(pattern(i * piece, piece));
+        for (int f = 0; f < flushes; ++f)
+          if (!co_await w.flush()) co_return;
+        flushed = i + 1;
+        max_pending = std::max(max_pending.load(), w.pending_output());
+      }
+      finished = (co_await w.finish()).has_value();
+    });
+  }
+};
+
 TEST_P(streaming_test, slow_reader_makes_flush_wait_with_bounded_output_then_gets_everything) {
   constexpr std::size_t piece = 64 * 1024;
   constexpr std::size_t pieces = 128;  // 8 MiB
   constexpr std::size_t high_water = 128 * 1024;
+  big_stream big{piece, pieces, 1};
   khz::server s(options().with_stream_write_high_water(high_water).with_write_timeout(10s));
-  std::atomic<std::size_t> flushed{0};
-  std::atomic<std::size_t> max_pending{0};
-  std::atomic<bool> finished{false};
-  s.get("/big", [&](context& c) -> khz::task<> {
-    auto w = c.stream(200, "application/octet-stream", piece * pieces);
-    for (std::size_t i = 0; i < pieces; ++i) {
-      w.write(pattern(i * piece, piece));
-      if (!co_await w.flush()) co_return;
-      flushed = i + 1;
-      max_pending = std::max(max_pending.load(), w.pending_output());
-    }
-    finished = (co_await w.finish()).has_value();
-  });
+  big.route(s);
   start(s);
   stream_client c(port_, 4096);
   ASSERT_TRUE(c.send(get("/big")));
   // Not reading: the handler must stall in flush() (bounded wait for it to settle).
-  std::size_t last = flushed.load();
+  std::size_t last = big.flushed.load();
   int stable = 0;
   for (int i = 0; i < 200 && stable < 10; ++i) {
     std::this_thread::sleep_for(20ms);
-    std::size_t now = flushed.load();
+    std::size_t now = big.flushed.load();
     stable = now == last ? stable + 1 : 0;
     last = now;
   }
   EXPECT_EQ(stable, 10) << "progress stopped while the client did not read";
-  EXPECT_LT(flushed.load(), pieces) << "flush() waited for the slow client";
-  EXPECT_FALSE(finished.load());
+  EXPECT_LT(big.flushed.load(), pieces) << "flush() waited for the slow client";
+  EXPECT_FALSE(big.finished.load());
   khz::response r;
   ASSERT_TRUE(c.read_response(r, khz::method::get, 20s));
   EXPECT_EQ(r.body().size(), piece * pieces);
   EXPECT_TRUE(body_of(r) == pattern(0, piece * pieces));
   s.shutdown(1s);
-  EXPECT_TRUE(finished.load());
-  EXPECT_LE(max_pending.load(), high_water + piece) << "the connection's unsent output stayed bounded";
+  EXPECT_TRUE(big.finished.load());
+  EXPECT_LE(big.max_pending.load(), high_water + piece) << "the connection's unsent output stayed bounded";
 }
 
 // Pieces larger than the high-water mark, read by a fast client: each flush() waits until
@@ -389,19 +404,11 @@ TEST_P(streaming_test, slow_reader_makes_flush_wait_with_bounded_output_then_get
 TEST_P(streaming_test, flush_over_the_high_water_mark_resumes_once_the_output_has_left) {
   constexpr std::size_t piece = 256 * 1024;
   constexpr std::size_t pieces = 16;  // 4 MiB
+  // Two flushes per piece: the second finds the output above the mark again at once and
+  // waits for the drain.
+  big_stream big{piece, pieces, 2};
   khz::server s(options().with_stream_write_high_water(16 * 1024).with_write_timeout(10s));
-  std::atomic<std::size_t> flushed{0};
-  std::atomic<bool> finished{false};
-  s.get("/big", [&](context& c) -> khz::task<> {
-    auto w = c.stream(200, "application/octet-stream", piece * pieces);
-    for (std::size_t i = 0; i < pieces; ++i) {
-      w.write(pattern(i * piece, piece));
-      if (!co_await w.flush()) co_return;
-      if (!co_await w.flush()) co_return;  // above the mark again at once: waits for the drain
-      flushed = i + 1;
-    }
-    finished = (co_await w.finish()).has_value();
-  });
+  big.route(s);
   start(s);
   stream_client c(port_);
   ASSERT_TRUE(c.send(get("/big")));
@@ -409,9 +416,9 @@ TEST_P(streaming_test, flush_over_the_high_water_mark_resumes_once_the_output_ha
   ASSERT_TRUE(c.read_response(r, khz::method::get, 20s));
   // The whole body can reach the client before the handler resumes from its last flush():
   // wait (bounded) for the handler to finish.
-  for (int i = 0; i < 500 && !finished.load(); ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(finished.load()) << "the last flush() was not resumed after the output left";
-  EXPECT_EQ(flushed.load(), pieces);
+  for (int i = 0; i < 500 && !big.finished.load(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(big.finished.load()) << "the last flush() was not resumed after the output left";
+  EXPECT_EQ(big.flushed.load(), pieces);
   EXPECT_TRUE(body_of(r) == pattern(0, piece * pieces));
   s.shutdown(1s);
 }
