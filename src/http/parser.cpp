@@ -13,12 +13,15 @@
 #include <llhttp.h>
 
 #include "../base/cpu_features.hpp"
+#include "llhttp_hooks.h"
 #include "llhttp_run.hpp"
 
 #include <algorithm>
 #include <bit>
 #include <cassert>
+#include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -64,6 +67,22 @@ namespace {
 
 static_assert(sizeof(llhttp_t) <= 96, "parser_core::llhttp_ is too small for llhttp_t");
 static_assert(alignof(llhttp_t) <= 8, "parser_core::llhttp_ is under-aligned for llhttp_t");
+
+// detail::llhttp_spans is the C++ face of the C struct khz's llhttp hooks write.
+static_assert(std::is_standard_layout_v<llhttp_spans> && sizeof(llhttp_spans) == sizeof(khz_llhttp_spans));
+#define KHZ_SAME_FIELD(f) static_assert(offsetof(llhttp_spans, f) == offsetof(khz_llhttp_spans, f))
+KHZ_SAME_FIELD(method_b);
+KHZ_SAME_FIELD(method_e);
+KHZ_SAME_FIELD(target_b);
+KHZ_SAME_FIELD(target_e);
+KHZ_SAME_FIELD(version_b);
+KHZ_SAME_FIELD(version_e);
+KHZ_SAME_FIELD(reason_b);
+KHZ_SAME_FIELD(reason_e);
+KHZ_SAME_FIELD(max_target_length);
+KHZ_SAME_FIELD(target_done);
+KHZ_SAME_FIELD(target_too_long);
+#undef KHZ_SAME_FIELD
 
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
@@ -357,12 +376,15 @@ khz::method method_from_llhttp(std::uint8_t m) noexcept {
 }  // namespace
 
 struct parser_callbacks {
-  static parser_core& self(llhttp_t* p) noexcept { return *static_cast<parser_core*>(p->data); }
-
   static int error(parser_core& c, unsigned status, const char* reason) noexcept {
     c.error_ = {status, reason};
     return -1;
   }
+
+  // The stock llhttp's callbacks (llhttp_settings_t): what the hooks of khz's own llhttp
+  // build do (src/http/llhttp_hooks.h), for the builds and CPUs that run the stock
+  // llhttp. llhttp_t::data points at the parser's spans.
+  static llhttp_spans& spans(llhttp_t* p) noexcept { return *static_cast<llhttp_spans*>(p->data); }
 
   // Spans arrive in pieces when a read ends inside them; the head region is contiguous,
   // so a piece always continues the previous one.
@@ -372,39 +394,42 @@ struct parser_callbacks {
   }
 
   static int on_method(llhttp_t* p, const char* at, std::size_t len) {
-    parser_core& c = self(p);
-    extend(c.method_b_, c.method_e_, at, len);
+    llhttp_spans& s = spans(p);
+    extend(s.method_b, s.method_e, at, len);
     return 0;
   }
   static int on_url(llhttp_t* p, const char* at, std::size_t len) {
-    parser_core& c = self(p);
-    extend(c.target_b_, c.target_e_, at, len);
+    llhttp_spans& s = spans(p);
+    extend(s.target_b, s.target_e, at, len);
     return 0;
   }
   static int on_url_complete(llhttp_t* p) {
-    parser_core& c = self(p);
-    c.target_done_ = true;
-    if (static_cast<std::size_t>(c.target_e_ - c.target_b_) > c.limits_.max_target_length)
-      return error(c, 414, "request-target too long");
+    llhttp_spans& s = spans(p);
+    s.target_done = 1;
+    if (static_cast<std::size_t>(s.target_e - s.target_b) > s.max_target_length) {
+      s.target_too_long = 1;
+      return -1;
+    }
     return 0;
   }
   static int on_version(llhttp_t* p, const char* at, std::size_t len) {
-    parser_core& c = self(p);
-    extend(c.version_b_, c.version_e_, at, len);
+    llhttp_spans& s = spans(p);
+    extend(s.version_b, s.version_e, at, len);
     return 0;
   }
   static int on_status(llhttp_t* p, const char* at, std::size_t len) {
-    parser_core& c = self(p);
-    extend(c.reason_b_, c.reason_e_, at, len);
+    llhttp_spans& s = spans(p);
+    extend(s.reason_b, s.reason_e, at, len);
     return 0;
   }
 
   // Where the first field line must start: right after the start line's CRLF.
   static int start_line_end(parser_core& c) noexcept {
     if (c.line_start_ != nullptr) return 0;
+    llhttp_spans& s = c.spans_;
     const char* begin = c.head_begin_;
     // RFC 9112 §2.2: empty lines (CRLF) before the start line may be ignored.
-    const char* first = c.requests_ ? c.method_b_ : c.version_b_;
+    const char* first = c.requests_ ? s.method_b : s.version_b;
     if (first == nullptr) return error(c, 400, "malformed start line");
     if (!c.requests_) {
       if (first - begin < 5) return error(c, 400, "malformed status line");
@@ -415,29 +440,29 @@ struct parser_callbacks {
       if (first - q < 2 || q[0] != '\r' || q[1] != '\n') return error(c, 400, "bare CR or LF before the start line");
     if (c.requests_) {
       // method SP request-target SP "HTTP/" DIGIT "." DIGIT CRLF, single spaces.
-      if (c.target_b_ == nullptr || c.version_b_ == nullptr) return error(c, 400, "malformed request line");
-      if (c.target_b_ != c.method_e_ + 1 || c.method_e_[0] != ' ' || c.target_e_[0] != ' ' ||
-          c.version_b_ != c.target_e_ + 6 || std::memcmp(c.target_e_ + 1, "HTTP/", 5) != 0)
+      if (s.target_b == nullptr || s.version_b == nullptr) return error(c, 400, "malformed request line");
+      if (s.target_b != s.method_e + 1 || s.method_e[0] != ' ' || s.target_e[0] != ' ' ||
+          s.version_b != s.target_e + 6 || std::memcmp(s.target_e + 1, "HTTP/", 5) != 0)
         return error(c, 400, "malformed request line");
     } else {
       // "HTTP/" DIGIT "." DIGIT SP 3DIGIT SP [ reason ] CRLF
-      const char* v = c.version_e_;
-      if (c.version_b_ == nullptr || v[0] != ' ' || !is_digit(v[1]) || !is_digit(v[2]) || !is_digit(v[3]) ||
+      const char* v = s.version_e;
+      if (s.version_b == nullptr || v[0] != ' ' || !is_digit(v[1]) || !is_digit(v[2]) || !is_digit(v[3]) ||
           v[4] != ' ')
         return error(c, 400, "malformed status line");
       const char* reason_end = v + 5;
-      if (c.reason_b_ != nullptr) {
-        if (c.reason_b_ != v + 5) return error(c, 400, "malformed status line");
-        if (!all_of_class(std::string_view(c.reason_b_, static_cast<std::size_t>(c.reason_e_ - c.reason_b_)),
+      if (s.reason_b != nullptr) {
+        if (s.reason_b != v + 5) return error(c, 400, "malformed status line");
+        if (!all_of_class(std::string_view(s.reason_b, static_cast<std::size_t>(s.reason_e - s.reason_b)),
                           cc_reason))
           return error(c, 400, "invalid character in reason phrase");
-        reason_end = c.reason_e_;
+        reason_end = s.reason_e;
       }
-      if (c.version_e_ != c.version_b_ + 3) return error(c, 400, "malformed status line");
-      c.version_e_ = reason_end;  // from here on: the end of the start line's content
+      if (s.version_e != s.version_b + 3) return error(c, 400, "malformed status line");
+      s.version_e = reason_end;  // from here on: the end of the start line's content
     }
-    if (c.version_e_ - c.version_b_ < 0) return error(c, 400, "malformed start line");
-    c.line_start_ = c.version_e_ + 2;
+    if (s.version_e - s.version_b < 0) return error(c, 400, "malformed start line");
+    c.line_start_ = s.version_e + 2;
     return 0;
   }
 
@@ -673,7 +698,7 @@ struct parser_callbacks {
     message_base& m = *c.msg_;
     const unsigned major = p->http_major;
     const unsigned minor = p->http_minor;
-    if (c.version_e_ == nullptr || major == 0) return error(c, 400, "HTTP/0.9 is not supported");
+    if (c.spans_.version_e == nullptr || major == 0) return error(c, 400, "HTTP/0.9 is not supported");
     if (major != 1) return error(c, 505, "HTTP version not supported");
     if (minor > 1) return error(c, 505, "HTTP version not supported");
     m.set_version({static_cast<std::uint8_t>(major), static_cast<std::uint8_t>(minor)});
@@ -689,8 +714,8 @@ struct parser_callbacks {
 
     if (c.requests_) {
       request& r = *c.req_;
-      std::string_view name(c.method_b_, static_cast<std::size_t>(c.method_e_ - c.method_b_));
-      std::string_view target(c.target_b_, static_cast<std::size_t>(c.target_e_ - c.target_b_));
+      std::string_view name(c.spans_.method_b, static_cast<std::size_t>(c.spans_.method_e - c.spans_.method_b));
+      std::string_view target(c.spans_.target_b, static_cast<std::size_t>(c.spans_.target_e - c.spans_.target_b));
       khz::method meth = method_from_llhttp(p->method);
       if (target.empty() || !target_valid(target, end)) return error(c, 400, "invalid request-target");
       // origin-form (the common case) is valid for every method but CONNECT.
@@ -718,8 +743,8 @@ struct parser_callbacks {
       if (!is_valid_status(code)) return error(c, 400, "invalid status code");
       message_access::set_status_line(
           r, code,
-          c.reason_b_ == nullptr ? std::string_view{}
-                                 : std::string_view(c.reason_b_, static_cast<std::size_t>(c.reason_e_ - c.reason_b_)));
+          c.spans_.reason_b == nullptr ? std::string_view{}
+                                 : std::string_view(c.spans_.reason_b, static_cast<std::size_t>(c.spans_.reason_e - c.spans_.reason_b)));
       if (c.host_count_ > 1) return error(c, 400, "more than one Host field");
       const bool tunnel = c.request_method_ == khz::method::connect && code >= 200 && code < 300;
       if (code == 101 || tunnel) {
@@ -751,9 +776,9 @@ struct parser_callbacks {
 
   // Per-message state back to its start.
   static KHZ_ALWAYS_INLINE void begin_head(parser_core& c) noexcept {
-    c.method_b_ = c.method_e_ = c.target_b_ = c.target_e_ = c.version_b_ = c.version_e_ = c.reason_b_ = c.reason_e_ = nullptr;
+    c.spans_ = llhttp_spans{};
+    c.spans_.max_target_length = c.limits_.max_target_length;
     c.line_start_ = nullptr;
-    c.target_done_ = false;
     c.content_length_ = c.body_remaining_ = c.body_received_ = 0;
     c.body_limit_ = c.limits_.max_body_size;
     c.header_count_ = 0;
@@ -770,7 +795,6 @@ struct parser_callbacks {
   // when llhttp reaches its end, need_more when it wants more, the error otherwise.
   static KHZ_ALWAYS_INLINE parse_status execute(parser_core& c, const char* data, std::size_t len, link_buffer& in) {
     llhttp_t* p = reinterpret_cast<llhttp_t*>(c.llhttp_);
-    p->data = &c;
     const llhttp_errno_t e = detail::run_llhttp(p, data, len);
     if (KHZ_LIKELY(e == HPE_PAUSED)) {
       const char* end = llhttp_get_error_pos(p);
@@ -818,7 +842,10 @@ const llhttp_t& fresh_llhttp() noexcept {
 }
 }  // namespace
 
-void parser_core::restart_llhttp() noexcept { std::memcpy(llhttp_, fresh_llhttp_, sizeof(llhttp_t)); }
+void parser_core::restart_llhttp() noexcept {
+  std::memcpy(llhttp_, fresh_llhttp_, sizeof(llhttp_t));
+  ll(llhttp_)->data = &spans_;
+}
 
 parser_core::parser_core(bool requests, const http_limits& limits) noexcept
     : fresh_llhttp_(requests ? &fresh_llhttp<HTTP_REQUEST>() : &fresh_llhttp<HTTP_RESPONSE>()),
@@ -867,7 +894,7 @@ parse_status parser_core::fail(unsigned status, const char* reason) noexcept {
 KHZ_NOINLINE parse_status parser_core::execute_error(int err, const char* data, std::size_t len) {
   llhttp_t* p = ll(llhttp_);
   const auto e = static_cast<llhttp_errno_t>(err);
-  if (error_.status != 0) return fail(error_.status, error_.reason);
+  if (spans_.target_too_long) return fail(414, "request-target too long");
   const char* pos = llhttp_get_error_pos(p);
   switch (e) {
     case HPE_INVALID_METHOD:
@@ -956,8 +983,8 @@ KHZ_NOINLINE parse_status parser_core::parse_head(link_buffer& in) {
 
 parse_status parser_core::head_too_large() {
   // Still inside a request-target longer than its own limit: that is the answer.
-  if (target_b_ != nullptr && !target_done_ &&
-      static_cast<std::size_t>(head_begin_ + fed_ - target_b_) > limits_.max_target_length)
+  if (spans_.target_b != nullptr && !spans_.target_done &&
+      static_cast<std::size_t>(head_begin_ + fed_ - spans_.target_b) > limits_.max_target_length)
     return fail(414, "request-target too long");
   return fail(431, "header section too large");
 }

@@ -427,70 +427,112 @@ TEST_F(response_cases_test, every_case_same_result_in_every_splitting) {
 }
 
 #if KHZ_LLHTTP_RUN_DISPATCH
-// The SSE4.2 build of llhttp (chosen at run time where the CPU has it) and the plain one
-// must agree on every input: the whole corpus, and every byte at every position of a
-// field value long enough for the 16-byte steps (each offset of a step, and the tail).
+// Every llhttp build the parser can run (src/http/llhttp_run.hpp) must give the same
+// outcome on every input: the hooked build (khz's own hooks) and the stock one (its
+// callbacks through llhttp_settings_t), each plain and with SSE4.2 where there is an
+// SSE4.2 build: the whole corpus, and every byte at every position of a field value
+// long enough for the 16-byte steps (each offset of a step, and the tail).
 //
-// Running the SSE4.2 build needs a CPU that has SSE4.2 (every x86-64 CPU of the last 15
-// years); on one without, configure with -DKHZ_LLHTTP_SSE42=OFF and these tests are not
-// built.
+// Running an SSE4.2 build needs a CPU that has SSE4.2 (every x86-64 CPU of the last 15
+// years); on one without, configure with -DKHZ_LLHTTP_SSE42=OFF.
+struct llhttp_build {
+  bool hooks;
+  bool sse42;
+};
+std::string to_string(llhttp_build b) {
+  return std::string(b.hooks ? "hooked" : "stock") + (b.sse42 ? "+sse4.2" : "");
+}
+std::vector<llhttp_build> llhttp_builds_here() {
+  std::vector<llhttp_build> builds;
+  for (bool hooks : {true, false}) {
+    if (hooks && !KHZ_LLHTTP_RUN_HOOKS) continue;
+    for (bool sse42 : {true, false}) {
+      if (sse42 && !KHZ_LLHTTP_RUN_SSE42) continue;
+      builds.push_back({hooks, sse42});
+    }
+  }
+  return builds;
+}
+
 class llhttp_builds : public uncached_blocks {
  protected:
   void SetUp() override {
     uncached_blocks::SetUp();
+#if KHZ_LLHTTP_RUN_SSE42
     ASSERT_TRUE(saved_sse42_) << "this CPU has no SSE4.2: configure with -DKHZ_LLHTTP_SSE42=OFF";
+#endif
+    ASSERT_GE(llhttp_builds_here().size(), 2u);
   }
   void TearDown() override {
-    detail::llhttp_use_sse42 = saved_sse42_;
+    use(saved_);
     uncached_blocks::TearDown();
   }
+  static void use(llhttp_build b) {
+#if KHZ_LLHTTP_RUN_HOOKS
+    detail::llhttp_use_hooks = b.hooks;
+#endif
+#if KHZ_LLHTTP_RUN_SSE42
+    detail::llhttp_use_sse42 = b.sse42;
+#endif
+    (void)b;
+  }
   bool saved_sse42_ = detail::llhttp_use_sse42;
+  llhttp_build saved_{detail::llhttp_use_hooks, detail::llhttp_use_sse42};
+
+ public:
+  template <class Parser, class Message>
+  static std::string run_with(llhttp_build b, const std::string& wire, std::uint64_t seed, feed_mode mode,
+                              bool eof = false, const http_limits& limits = {}, method request_method = method::get) {
+    use(b);
+    return run_parser<Parser, Message>(wire, mode, seed, eof, limits, request_method).str();
+  }
 };
 
-template <class Parser, class Message>
-std::string run_with(bool sse42, const std::string& wire, std::uint64_t seed, feed_mode mode, bool eof = false,
-                     const http_limits& limits = {}, method request_method = method::get) {
-  detail::llhttp_use_sse42 = sse42;
-  return run_parser<Parser, Message>(wire, mode, seed, eof, limits, request_method).str();
-}
-
-// The dispatcher runs the SSE4.2 build exactly where the CPU has SSE4.2.
+// The dispatcher runs the SSE4.2 builds exactly where the CPU has SSE4.2, and the hooked
+// build wherever there is one.
 TEST(llhttp_dispatch, follows_the_cpu) {
   __builtin_cpu_init();
-  EXPECT_EQ(detail::llhttp_use_sse42, __builtin_cpu_supports("sse4.2") != 0);
+  EXPECT_EQ(detail::llhttp_use_sse42, KHZ_LLHTTP_RUN_SSE42 && __builtin_cpu_supports("sse4.2") != 0);
+  EXPECT_EQ(detail::llhttp_use_hooks, KHZ_LLHTTP_RUN_HOOKS != 0);
 }
 
-TEST_F(llhttp_builds, both_builds_give_the_same_outcome_for_every_case) {
+TEST_F(llhttp_builds, every_build_gives_the_same_outcome_for_every_case) {
   auto cases = request_cases();
   auto limits = limit_cases();
   cases.insert(cases.end(), limits.begin(), limits.end());
+  const auto builds = llhttp_builds_here();
+  const llhttp_build ref = builds.front();
   for (const auto& tc : cases) {
     for (feed_mode mode : {feed_mode::whole, feed_mode::random_same}) {
-      EXPECT_EQ((run_with<request_parser, request>(true, tc.wire, 7, mode, tc.eof, tc.limits)),
-                (run_with<request_parser, request>(false, tc.wire, 7, mode, tc.eof, tc.limits)))
-          << tc.name << " " << to_string(mode);
+      const std::string want = run_with<request_parser, request>(ref, tc.wire, 7, mode, tc.eof, tc.limits);
+      for (std::size_t i = 1; i < builds.size(); ++i)
+        EXPECT_EQ(want, (run_with<request_parser, request>(builds[i], tc.wire, 7, mode, tc.eof, tc.limits)))
+            << tc.name << " " << to_string(mode) << " " << to_string(builds[i]);
     }
   }
   for (const auto& tc : response_cases()) {
-    EXPECT_EQ((run_with<response_parser, response>(true, tc.wire, 7, feed_mode::whole, tc.eof, tc.limits,
-                                                   tc.request_method)),
-              (run_with<response_parser, response>(false, tc.wire, 7, feed_mode::whole, tc.eof, tc.limits,
-                                                   tc.request_method)))
-        << tc.name;
+    const std::string want = run_with<response_parser, response>(ref, tc.wire, 7, feed_mode::whole, tc.eof,
+                                                                 tc.limits, tc.request_method);
+    for (std::size_t i = 1; i < builds.size(); ++i)
+      EXPECT_EQ(want, (run_with<response_parser, response>(builds[i], tc.wire, 7, feed_mode::whole, tc.eof,
+                                                           tc.limits, tc.request_method)))
+          << tc.name << " " << to_string(builds[i]);
   }
 }
 
 TEST_F(llhttp_builds, every_byte_at_every_position_of_a_long_value) {
   constexpr std::size_t len = 40;  // two 16-byte steps and a tail
+  const auto builds = llhttp_builds_here();
   std::size_t refused = 0;
   for (std::size_t pos = 0; pos < len; ++pos) {
     for (int b = 0; b < 256; ++b) {
       std::string value(len, 'v');
       value[pos] = static_cast<char>(b);
       const std::string wire = "GET / HTTP/1.1\r\nHost: h\r\nX-V: " + value + "\r\n\r\n";
-      const std::string a = run_with<request_parser, request>(true, wire, 1, feed_mode::whole);
-      const std::string c = run_with<request_parser, request>(false, wire, 1, feed_mode::whole);
-      ASSERT_EQ(a, c) << "byte " << b << " at " << pos;
+      const std::string a = run_with<request_parser, request>(builds.front(), wire, 1, feed_mode::whole);
+      for (std::size_t i = 1; i < builds.size(); ++i)
+        ASSERT_EQ(a, (run_with<request_parser, request>(builds[i], wire, 1, feed_mode::whole)))
+            << "byte " << b << " at " << pos << " " << to_string(builds[i]);
       refused += a.find("error=0 ") == std::string::npos;
     }
   }

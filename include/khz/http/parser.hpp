@@ -98,6 +98,24 @@ namespace detail {
 
 struct parser_callbacks;
 
+// The start line's spans as llhttp reports them, in pieces when a read ends inside one
+// (the head region is contiguous, so a piece continues the previous one). Written by the
+// hooks of khz's llhttp build, which is C: src/http/llhttp_hooks.h declares the same
+// layout (struct khz_llhttp_spans), and the parser checks that the two match.
+struct llhttp_spans {
+  const char* method_b = nullptr;
+  const char* method_e = nullptr;
+  const char* target_b = nullptr;
+  const char* target_e = nullptr;
+  const char* version_b = nullptr;
+  const char* version_e = nullptr;
+  const char* reason_b = nullptr;
+  const char* reason_e = nullptr;
+  std::size_t max_target_length = 0;  // longer: the target is refused as soon as it ends
+  unsigned char target_done = 0;      // the target has ended
+  unsigned char target_too_long = 0;  // ... and was longer than max_target_length
+};
+
 // The machinery both parsers share. Not copyable or movable (llhttp's state is kept
 // inline): construct a parser where it lives (a connection member, for instance).
 class parser_core {
@@ -160,18 +178,10 @@ class parser_core {
   block* owned_ = nullptr;     // the head's own copy when it straddled input blocks
   std::size_t owned_size_ = 0;
 
-  // Spans of the start line.
-  const char* method_b_ = nullptr;
-  const char* method_e_ = nullptr;
-  const char* target_b_ = nullptr;
-  const char* target_e_ = nullptr;
-  const char* version_b_ = nullptr;
-  const char* version_e_ = nullptr;
-  const char* reason_b_ = nullptr;
-  const char* reason_e_ = nullptr;
+  // Spans of the start line, written by llhttp (llhttp_t::data points here).
+  llhttp_spans spans_{};
   // Where the first line after the start line begins (set when the head is complete).
   const char* line_start_ = nullptr;
-  bool target_done_ = false;
 
   // What the header section said.
   std::uint64_t content_length_ = 0;
