@@ -4,7 +4,7 @@
 #      integration over loopback, fuzz-corpus replay, header self-containment,
 #      find_package / add_subdirectory consumers), run with CTest.
 #   2. clang++, ThreadSanitizer, -Werror: the tests of modules where threads meet
-#      (label "threaded"); this build also proves clang is warning-clean on the library.
+#      (labels "<module>-threaded"; zero selected tests is an error); this build also proves clang is warning-clean on the library.
 # Build trees: build/asan and build/tsan. JOBS=N overrides the parallelism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +30,6 @@ cmake --build build/tsan --parallel "$jobs" --target khz khz_threaded_tests
 
 echo "== [2/2] clang++ + TSan: run"
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
-ctest --test-dir build/tsan --output-on-failure --parallel "$jobs" -L threaded --no-tests=ignore
+ctest --test-dir build/tsan --output-on-failure --parallel "$jobs" -L threaded --no-tests=error
 
 echo "== all tests passed in $(( $(date +%s) - start )) s"
