@@ -123,6 +123,79 @@ KHZ_HOOK_NONE(reset)
 
 #undef KHZ_HOOK_NONE
 #undef KHZ_HOOK_SPAN
+
+#if defined(__SSE4_2__)
+/* Long runs of value bytes, one pass.
+ *
+ * llparse's SSE4.2 fast path asks pcmpestri, 16 bytes at a time, how many of the next
+ * bytes fall in a few byte ranges (a header value: HTAB, SP..'~', 0x80..0xFF), then
+ * advances p by the answer and asks again. Each step's load waits for the previous
+ * step's answer, so a 1 KiB value (a cookie, a token, the echo benchmark's test-header)
+ * takes 64 steps of pcmpestri's latency, most of llhttp's time on such a head.
+ *
+ * In khz's build, a call site with at most three ranges (header values, the '~' of field
+ * names) gets the answer for the whole run instead: the bytes in the ranges from p on,
+ * 64 then 16 at a time with SSE2 compares whose loads do not wait on each other, stopping
+ * at the first byte outside them or when fewer than 16 bytes are left (the state's byte
+ * loop does the rest, as before). llparse's code around the call only does
+ * `p += match_len` and loops to the same state while match_len != 0, so a longer answer
+ * is exactly what 16-byte steps would reach. Sites with more ranges (tokens, the target)
+ * keep pcmpestri: their runs are short. The macro names llparse's `p` and `endp` (the
+ * arguments of llhttp__internal__run); the test wide_range_runs checks every byte value
+ * at offsets across the steps against the rules. */
+#include <x86intrin.h>
+
+/* The number of bytes from p on that fall in the first la / 2 ranges of `ranges` (pairs
+ * lo, hi, unsigned bytes; lo <= hi), at least endp - p >= 16 bytes readable. The count
+ * is exact up to the first byte outside the ranges; it may stop earlier, but only when
+ * fewer than 16 bytes are left after it (and never returns 0 unless p[0] is outside). */
+static inline __m128i khz_in_ranges(__m128i x, const __m128i* lo, const __m128i* width, int n) {
+  __m128i in = _mm_setzero_si128();
+  for (int i = 0; i < n; ++i) {
+    const __m128i d = _mm_sub_epi8(x, lo[i]);
+    in = _mm_or_si128(in, _mm_cmpeq_epi8(_mm_min_epu8(d, width[i]), d));
+  }
+  return in;
+}
+
+static inline int khz_range_run(const unsigned char* p, const unsigned char* endp, __m128i ranges, int la) {
+  __m128i lo[3], width[3];
+  const int n = la / 2;
+  for (int i = 0; i < n; ++i) {
+    lo[i] = _mm_shuffle_epi8(ranges, _mm_set1_epi8((char)(2 * i)));
+    width[i] = _mm_sub_epi8(_mm_shuffle_epi8(ranges, _mm_set1_epi8((char)(2 * i + 1))), lo[i]);
+  }
+  /* Most values are short: the first 16 bytes answer on their own, as pcmpestri would. */
+  const unsigned first =
+      (unsigned)_mm_movemask_epi8(khz_in_ranges(_mm_loadu_si128((const __m128i*)p), lo, width, n));
+  if (first != 0xffffu) return __builtin_ctz(~first);
+  const unsigned char* q = p + 16;
+  while (endp - q >= 64) {
+    const __m128i a = khz_in_ranges(_mm_loadu_si128((const __m128i*)q), lo, width, n);
+    const __m128i b = khz_in_ranges(_mm_loadu_si128((const __m128i*)(q + 16)), lo, width, n);
+    const __m128i c = khz_in_ranges(_mm_loadu_si128((const __m128i*)(q + 32)), lo, width, n);
+    const __m128i d = khz_in_ranges(_mm_loadu_si128((const __m128i*)(q + 48)), lo, width, n);
+    const __m128i all = _mm_and_si128(_mm_and_si128(a, b), _mm_and_si128(c, d));
+    if (_mm_movemask_epi8(all) != 0xffff) break; /* the 16-byte steps below find where */
+    q += 64;
+  }
+  while (endp - q >= 16) {
+    const unsigned in =
+        (unsigned)_mm_movemask_epi8(khz_in_ranges(_mm_loadu_si128((const __m128i*)q), lo, width, n));
+    if (in != 0xffffu) return (int)(q - p) + __builtin_ctz(~in);
+    q += 16;
+  }
+  return (int)(q - p);
+}
+
+#undef _mm_cmpestri
+#define KHZ_RANGES_MODE (_SIDD_UBYTE_OPS | _SIDD_CMP_RANGES | _SIDD_NEGATIVE_POLARITY)
+#define _mm_cmpestri(R, LA, X, LB, M)                                              \
+  (((LA) <= 6 && (LA) % 2 == 0 && (LB) == 16 && (M) == KHZ_RANGES_MODE)            \
+       ? khz_range_run(p, endp, (R), (LA))                                         \
+       : (int)__builtin_ia32_pcmpestri128((__v16qi)(__m128i)(R), (int)(LA),        \
+                                          (__v16qi)(__m128i)(X), (int)(LB), (int)(M)))
+#endif /* __SSE4_2__ */
 #endif /* KHZ_LLHTTP_HOOKS_IMPL */
 
 #endif /* KHZ_SRC_HTTP_LLHTTP_HOOKS_H_ */
