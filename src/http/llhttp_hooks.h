@@ -148,8 +148,9 @@ KHZ_HOOK_NONE(reset)
 /* The number of bytes from p on that fall in the first la / 2 ranges of `ranges` (pairs
  * lo, hi, unsigned bytes; lo <= hi), at least endp - p >= 16 bytes readable. The count
  * is exact up to the first byte outside the ranges; it may stop earlier, but only when
- * fewer than 16 bytes are left after it (and never returns 0 unless p[0] is outside). */
-static inline __m128i khz_in_ranges(__m128i x, const __m128i* lo, const __m128i* width, int n) {
+ * fewer than 16 bytes are left after it or after 1 GiB (an int holds the answer; llparse
+ * asks again), and never returns 0 unless p[0] is outside. */
+static inline __attribute__((always_inline)) __m128i khz_in_ranges(__m128i x, const __m128i* lo, const __m128i* width, int n) {
   __m128i in = _mm_setzero_si128();
   for (int i = 0; i < n; ++i) {
     const __m128i d = _mm_sub_epi8(x, lo[i]);
@@ -158,7 +159,7 @@ static inline __m128i khz_in_ranges(__m128i x, const __m128i* lo, const __m128i*
   return in;
 }
 
-static inline int khz_range_run(const unsigned char* p, const unsigned char* endp, __m128i ranges, int la) {
+static inline __attribute__((always_inline)) int khz_range_run(const unsigned char* p, const unsigned char* endp, __m128i ranges, int la) {
   __m128i lo[3], width[3];
   const int n = la / 2;
   for (int i = 0; i < n; ++i) {
@@ -170,6 +171,7 @@ static inline int khz_range_run(const unsigned char* p, const unsigned char* end
       (unsigned)_mm_movemask_epi8(khz_in_ranges(_mm_loadu_si128((const __m128i*)p), lo, width, n));
   if (first != 0xffffu) return __builtin_ctz(~first);
   const unsigned char* q = p + 16;
+  if (endp - p > (1 << 30)) endp = p + (1 << 30);
   while (endp - q >= 64) {
     const __m128i a = khz_in_ranges(_mm_loadu_si128((const __m128i*)q), lo, width, n);
     const __m128i b = khz_in_ranges(_mm_loadu_si128((const __m128i*)(q + 16)), lo, width, n);
