@@ -145,12 +145,9 @@ KHZ_HOOK_NONE(reset)
  * at offsets across the steps against the rules. */
 #include <x86intrin.h>
 
-/* The number of bytes from p on that fall in the first la / 2 ranges of `ranges` (pairs
- * lo, hi, unsigned bytes; lo <= hi), at least endp - p >= 16 bytes readable. The count
- * is exact up to the first byte outside the ranges; it may stop earlier, but only when
- * fewer than 16 bytes are left after it or after 1 GiB (an int holds the answer; llparse
- * asks again), and never returns 0 unless p[0] is outside. */
-static inline __attribute__((always_inline)) __m128i khz_in_ranges(__m128i x, const __m128i* lo, const __m128i* width, int n) {
+/* Bytes of x in the n ranges lo[i] .. lo[i] + width[i] (unsigned), as 0xff lanes. */
+static inline __attribute__((always_inline)) __m128i khz_in_ranges(__m128i x, const __m128i* lo, const __m128i* width,
+                                                                   int n) {
   __m128i in = _mm_setzero_si128();
   for (int i = 0; i < n; ++i) {
     const __m128i d = _mm_sub_epi8(x, lo[i]);
@@ -159,7 +156,20 @@ static inline __attribute__((always_inline)) __m128i khz_in_ranges(__m128i x, co
   return in;
 }
 
-static inline __attribute__((always_inline)) int khz_range_run(const unsigned char* p, const unsigned char* endp, __m128i ranges, int la) {
+/* The 16 bytes at q in the ranges, as bits. */
+static inline __attribute__((always_inline)) unsigned khz_in_ranges16(const unsigned char* q, const __m128i* lo,
+                                                                      const __m128i* width, int n) {
+  return (unsigned)_mm_movemask_epi8(khz_in_ranges(_mm_loadu_si128((const __m128i*)q), lo, width, n));
+}
+
+/* The number of bytes from p on that fall in the first la / 2 ranges of `ranges` (pairs
+ * lo, hi, unsigned bytes; lo <= hi), at least endp - p >= 16 bytes readable. The count
+ * is exact up to the first byte outside the ranges; it may stop earlier, but only when
+ * fewer than 16 bytes are left after it or after 1 GiB (an int holds the answer; llparse
+ * asks again), and never returns 0 unless p[0] is outside. Inlined at each site: a call
+ * costs the GET more than the scan saves it. */
+static inline __attribute__((always_inline)) int khz_range_run(const unsigned char* p, const unsigned char* endp,
+                                                               __m128i ranges, int la) {
   __m128i lo[3], width[3];
   const int n = la / 2;
   for (int i = 0; i < n; ++i) {
@@ -167,8 +177,7 @@ static inline __attribute__((always_inline)) int khz_range_run(const unsigned ch
     width[i] = _mm_sub_epi8(_mm_shuffle_epi8(ranges, _mm_set1_epi8((char)(2 * i + 1))), lo[i]);
   }
   /* Most values are short: the first 16 bytes answer on their own, as pcmpestri would. */
-  const unsigned first =
-      (unsigned)_mm_movemask_epi8(khz_in_ranges(_mm_loadu_si128((const __m128i*)p), lo, width, n));
+  const unsigned first = khz_in_ranges16(p, lo, width, n);
   if (first != 0xffffu) return __builtin_ctz(~first);
   const unsigned char* q = p + 16;
   if (endp - p > (1 << 30)) endp = p + (1 << 30);
@@ -181,11 +190,9 @@ static inline __attribute__((always_inline)) int khz_range_run(const unsigned ch
     if (_mm_movemask_epi8(all) != 0xffff) break; /* the 16-byte steps below find where */
     q += 64;
   }
-  while (endp - q >= 16) {
-    const unsigned in =
-        (unsigned)_mm_movemask_epi8(khz_in_ranges(_mm_loadu_si128((const __m128i*)q), lo, width, n));
+  for (; endp - q >= 16; q += 16) {
+    const unsigned in = khz_in_ranges16(q, lo, width, n);
     if (in != 0xffffu) return (int)(q - p) + __builtin_ctz(~in);
-    q += 16;
   }
   return (int)(q - p);
 }

@@ -92,12 +92,12 @@ TEST(request_parser, wide_range_runs) {
       } else {
         ASSERT_EQ(p.error().status, 400u) << b << " " << at;
       }
-      if (at % 7 != 0) continue;  // names: a sample of the offsets is enough
+      // Names: a sample of the offsets is enough; a colon ends the name (another field).
+      if (at % 7 != 0 || c == ':') continue;
       // A name made of '~' (the one-range site) with the byte in it.
       std::string name(at, '~');
       name += c;
       name += std::string(150 - std::min<std::size_t>(at, 150), '~');
-      if (c == ':') continue;  // the colon ends the name: a different field
       wire = "GET / HTTP/1.1\r\nHost: a\r\nZ" + name + ": v\r\n\r\n";
       request_parser q;
       request r2;
