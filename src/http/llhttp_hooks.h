@@ -135,74 +135,159 @@ KHZ_HOOK_NONE(reset)
  *
  * In khz's build, a call site with at most three ranges (header values, the '~' of field
  * names) gets the answer for the whole run instead: the bytes in the ranges from p on,
- * 64 then 16 at a time with SSE2 compares whose loads do not wait on each other, stopping
- * at the first byte outside them or when fewer than 16 bytes are left (the state's byte
- * loop does the rest, as before). llparse's code around the call only does
+ * stopping at the first byte outside them or when fewer than 16 bytes are left (the
+ * state's byte loop does the rest, as before). llparse's code around the call only does
  * `p += match_len` and loops to the same state while match_len != 0, so a longer answer
  * is exactly what 16-byte steps would reach. Sites with more ranges (tokens, the target)
  * keep pcmpestri: their runs are short. The macro names llparse's `p` and `endp` (the
  * arguments of llhttp__internal__run); the test wide_range_runs checks every byte value
- * at offsets across the steps against the rules. */
+ * at offsets across the steps against the rules, with and without AVX2.
+ *
+ * A byte x is in the range lo..hi (unsigned) when x - lo <= hi - lo (unsigned), that is
+ * when x + (0x80 - lo) <= (hi - lo) ^ 0x80 as signed bytes: one add and one signed
+ * compare per range (SSE2 and AVX2 have no unsigned byte compare). The first 16 bytes
+ * are tested inline (most values are short); a longer run goes on out of line, 64 bytes
+ * a step, with AVX2 where the CPU has it. */
 #include <x86intrin.h>
 
-/* Bytes of x in the n ranges lo[i] .. lo[i] + width[i] (unsigned), as 0xff lanes. */
-static inline __attribute__((always_inline)) __m128i khz_in_ranges(__m128i x, const __m128i* lo, const __m128i* width,
-                                                                   int n) {
-  __m128i in = _mm_setzero_si128();
-  for (int i = 0; i < n; ++i) {
-    const __m128i d = _mm_sub_epi8(x, lo[i]);
-    in = _mm_or_si128(in, _mm_cmpeq_epi8(_mm_min_epu8(d, width[i]), d));
-  }
-  return in;
+/* Whether the long runs use AVX2: set at load time from the CPU; tests may set it to 0
+ * (or back to 1 where the CPU has AVX2) while no parser runs. */
+int khz_llhttp_wide_avx2 = 0;
+__attribute__((constructor)) static void khz_llhttp_wide_init(void) {
+  __builtin_cpu_init();
+  khz_llhttp_wide_avx2 = __builtin_cpu_supports("avx2") != 0;
 }
 
-/* The 16 bytes at q in the ranges, as bits. */
-static inline __attribute__((always_inline)) unsigned khz_in_ranges16(const unsigned char* q, const __m128i* lo,
-                                                                      const __m128i* width, int n) {
-  return (unsigned)_mm_movemask_epi8(khz_in_ranges(_mm_loadu_si128((const __m128i*)q), lo, width, n));
+/* The n (lo, hi) pairs of `ranges` as the add and the bound of the signed test. */
+static inline __attribute__((always_inline)) void khz_range_consts(__m128i ranges, int n, __m128i* bias,
+                                                                   __m128i* bound) {
+  const __m128i top = _mm_set1_epi8((char)0x80);
+  for (int i = 0; i < n; ++i) {
+    const __m128i lo = _mm_shuffle_epi8(ranges, _mm_set1_epi8((char)(2 * i)));
+    const __m128i hi = _mm_shuffle_epi8(ranges, _mm_set1_epi8((char)(2 * i + 1)));
+    bias[i] = _mm_sub_epi8(top, lo);
+    bound[i] = _mm_xor_si128(_mm_sub_epi8(hi, lo), top);
+  }
+}
+
+/* The bytes of the 16 at q outside all n ranges, as bits. */
+static inline __attribute__((always_inline)) unsigned khz_outside16(const unsigned char* q, const __m128i* bias,
+                                                                    const __m128i* bound, int n) {
+  const __m128i x = _mm_loadu_si128((const __m128i*)q);
+  __m128i out = _mm_cmpgt_epi8(_mm_add_epi8(x, bias[0]), bound[0]);
+  for (int i = 1; i < n; ++i) out = _mm_and_si128(out, _mm_cmpgt_epi8(_mm_add_epi8(x, bias[i]), bound[i]));
+  return (unsigned)_mm_movemask_epi8(out);
+}
+
+/* The same for the 32 bytes at q. */
+static inline __attribute__((target("avx2"), always_inline)) unsigned khz_outside32(const unsigned char* q,
+                                                                                    const __m256i* bias,
+                                                                                    const __m256i* bound, int n) {
+  const __m256i x = _mm256_loadu_si256((const __m256i*)q);
+  __m256i out = _mm256_cmpgt_epi8(_mm256_add_epi8(x, bias[0]), bound[0]);
+  for (int i = 1; i < n; ++i)
+    out = _mm256_and_si256(out, _mm256_cmpgt_epi8(_mm256_add_epi8(x, bias[i]), bound[i]));
+  return (unsigned)_mm256_movemask_epi8(out);
+}
+
+/* The run from q = p + 16 on (the first 16 bytes are in), 16 bytes a step after 64. */
+static inline __attribute__((always_inline)) int khz_range_tail_sse(const unsigned char* p, const unsigned char* endp,
+                                                                    __m128i ranges, int n) {
+  __m128i bias[3], bound[3];
+  khz_range_consts(ranges, n, bias, bound);
+  const unsigned char* q = p + 16;
+  for (; endp - q >= 64; q += 64) {
+    const unsigned a = khz_outside16(q, bias, bound, n);
+    const unsigned b = khz_outside16(q + 16, bias, bound, n);
+    const unsigned c = khz_outside16(q + 32, bias, bound, n);
+    const unsigned d = khz_outside16(q + 48, bias, bound, n);
+    if ((a | b | c | d) != 0) {
+      const unsigned long long all =
+          (unsigned long long)a | (unsigned long long)b << 16 | (unsigned long long)c << 32 | (unsigned long long)d << 48;
+      return (int)(q - p) + __builtin_ctzll(all);
+    }
+  }
+  for (; endp - q >= 16; q += 16) {
+    const unsigned out = khz_outside16(q, bias, bound, n);
+    if (out != 0) return (int)(q - p) + __builtin_ctz(out);
+  }
+  return (int)(q - p);
+}
+
+static inline __attribute__((target("avx2"), always_inline)) int khz_range_tail_avx2(const unsigned char* p,
+                                                                                     const unsigned char* endp,
+                                                                                     __m128i ranges, int n) {
+  __m128i bias16[3], bound16[3];
+  __m256i bias[3], bound[3];
+  khz_range_consts(ranges, n, bias16, bound16);
+  for (int i = 0; i < n; ++i) {
+    bias[i] = _mm256_broadcastsi128_si256(bias16[i]);
+    bound[i] = _mm256_broadcastsi128_si256(bound16[i]);
+  }
+  const unsigned char* q = p + 16;
+  for (; endp - q >= 64; q += 64) {
+    const unsigned a = khz_outside32(q, bias, bound, n);
+    const unsigned b = khz_outside32(q + 32, bias, bound, n);
+    if ((a | b) != 0) return (int)(q - p) + __builtin_ctzll((unsigned long long)a | (unsigned long long)b << 32);
+  }
+  if (endp - q >= 32) {
+    const unsigned out = khz_outside32(q, bias, bound, n);
+    if (out != 0) return (int)(q - p) + __builtin_ctz(out);
+    q += 32;
+  }
+  if (endp - q >= 16) {
+    const unsigned out = khz_outside16(q, bias16, bound16, n);
+    if (out != 0) return (int)(q - p) + __builtin_ctz(out);
+    q += 16;
+  }
+  return (int)(q - p);
+}
+
+/* Out of line: called only for runs of 16 bytes and more, with n known per case. */
+static __attribute__((target("avx2"), noinline)) int khz_range_tail_avx2_any(const unsigned char* p,
+                                                                             const unsigned char* endp,
+                                                                             __m128i ranges, int n) {
+  switch (n) {
+    case 1: return khz_range_tail_avx2(p, endp, ranges, 1);
+    case 2: return khz_range_tail_avx2(p, endp, ranges, 2);
+    default: return khz_range_tail_avx2(p, endp, ranges, 3);
+  }
+}
+
+static __attribute__((noinline)) int khz_range_tail(const unsigned char* p, const unsigned char* endp, __m128i ranges,
+                                                    int n) {
+  if (endp - p > (1 << 30)) endp = p + (1 << 30); /* an int holds the answer; llparse asks again */
+  if (khz_llhttp_wide_avx2) return khz_range_tail_avx2_any(p, endp, ranges, n);
+  switch (n) {
+    case 1: return khz_range_tail_sse(p, endp, ranges, 1);
+    case 2: return khz_range_tail_sse(p, endp, ranges, 2);
+    default: return khz_range_tail_sse(p, endp, ranges, 3);
+  }
 }
 
 /* The number of bytes from p on that fall in the first la / 2 ranges of `ranges` (pairs
  * lo, hi, unsigned bytes; lo <= hi), at least endp - p >= 16 bytes readable. The count
  * is exact up to the first byte outside the ranges; it may stop earlier, but only when
- * fewer than 16 bytes are left after it or after 1 GiB (an int holds the answer; llparse
- * asks again), and never returns 0 unless p[0] is outside. Inlined at each site: a call
- * costs the GET more than the scan saves it. */
+ * fewer than 16 bytes are left after it or after 1 GiB, and never returns 0 unless p[0]
+ * is outside. Inlined at each site (a call costs the GET more than the scan saves it);
+ * only a run past the first 16 bytes calls out. */
 static inline __attribute__((always_inline)) int khz_range_run(const unsigned char* p, const unsigned char* endp,
                                                                __m128i ranges, int la) {
-  __m128i lo[3], width[3];
-  const int n = la / 2;
-  for (int i = 0; i < n; ++i) {
-    lo[i] = _mm_shuffle_epi8(ranges, _mm_set1_epi8((char)(2 * i)));
-    width[i] = _mm_sub_epi8(_mm_shuffle_epi8(ranges, _mm_set1_epi8((char)(2 * i + 1))), lo[i]);
-  }
-  /* Most values are short: the first 16 bytes answer on their own, as pcmpestri would. */
-  const unsigned first = khz_in_ranges16(p, lo, width, n);
-  if (first != 0xffffu) return __builtin_ctz(~first);
-  const unsigned char* q = p + 16;
-  if (endp - p > (1 << 30)) endp = p + (1 << 30);
-  while (endp - q >= 64) {
-    const __m128i a = khz_in_ranges(_mm_loadu_si128((const __m128i*)q), lo, width, n);
-    const __m128i b = khz_in_ranges(_mm_loadu_si128((const __m128i*)(q + 16)), lo, width, n);
-    const __m128i c = khz_in_ranges(_mm_loadu_si128((const __m128i*)(q + 32)), lo, width, n);
-    const __m128i d = khz_in_ranges(_mm_loadu_si128((const __m128i*)(q + 48)), lo, width, n);
-    const __m128i all = _mm_and_si128(_mm_and_si128(a, b), _mm_and_si128(c, d));
-    if (_mm_movemask_epi8(all) != 0xffff) break; /* the 16-byte steps below find where */
-    q += 64;
-  }
-  for (; endp - q >= 16; q += 16) {
-    const unsigned in = khz_in_ranges16(q, lo, width, n);
-    if (in != 0xffffu) return (int)(q - p) + __builtin_ctz(~in);
-  }
-  return (int)(q - p);
+  __m128i bias[3], bound[3];
+  const int n = la < 6 ? la / 2 : 3; /* the macro passes 2, 4 or 6 */
+  khz_range_consts(ranges, n, bias, bound);
+  const unsigned out = khz_outside16(p, bias, bound, n);
+  if (out != 0) return __builtin_ctz(out);
+  if (endp - p < 32) return 16;
+  return khz_range_tail(p, endp, ranges, n);
 }
 
 #undef _mm_cmpestri
 #define KHZ_RANGES_MODE (_SIDD_UBYTE_OPS | _SIDD_CMP_RANGES | _SIDD_NEGATIVE_POLARITY)
-#define _mm_cmpestri(R, LA, X, LB, M)                                              \
-  (((LA) <= 6 && (LA) % 2 == 0 && (LB) == 16 && (M) == KHZ_RANGES_MODE)            \
-       ? khz_range_run(p, endp, (R), (LA))                                         \
-       : (int)__builtin_ia32_pcmpestri128((__v16qi)(__m128i)(R), (int)(LA),        \
+#define _mm_cmpestri(R, LA, X, LB, M)                                                    \
+  (((LA) >= 2 && (LA) <= 6 && (LA) % 2 == 0 && (LB) == 16 && (M) == KHZ_RANGES_MODE)     \
+       ? khz_range_run(p, endp, (R), (LA))                                               \
+       : (int)__builtin_ia32_pcmpestri128((__v16qi)(__m128i)(R), (int)(LA),              \
                                           (__v16qi)(__m128i)(X), (int)(LB), (int)(M)))
 #endif /* __SSE4_2__ */
 #endif /* KHZ_LLHTTP_HOOKS_IMPL */

@@ -46,6 +46,9 @@ int khz_sse42_llhttp__internal_execute(llhttp_t* state, const char* p, const cha
 int khz_hooked_llhttp__internal_execute(llhttp_t* state, const char* p, const char* endp);
 #if KHZ_LLHTTP_RUN_SSE42
 int khz_hooked_sse42_llhttp__internal_execute(llhttp_t* state, const char* p, const char* endp);
+// Whether that build's long runs of value bytes use AVX2 (src/http/llhttp_hooks.h): set
+// from the CPU when the library loads; tests switch it (only while no parser runs).
+extern int khz_llhttp_wide_avx2;
 #endif
 #endif
 }

@@ -4,6 +4,8 @@
 
 #include <khz/http/parser.hpp>
 
+#include "http/llhttp_run.hpp"  // which llhttp build runs (src/)
+
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -63,11 +65,11 @@ TEST(request_parser, header_value_bytes_exhaustive) {
 }
 
 // khz's build of llhttp answers "how many value bytes from here" for a whole run of a
-// field value (and of '~' in a name) at once, 16 then 64 bytes a step (the wide runs in
-// src/http/llhttp_hooks.h), where llhttp asks 16 bytes at a time. Every byte value at
-// every offset across those steps, and at the end of the input, gets the byte rules'
-// answer.
-TEST(request_parser, wide_range_runs) {
+// field value (and of '~' in a name) at once (the wide runs in src/http/llhttp_hooks.h:
+// 16 bytes inline, then 64 a step, with SSE2 or AVX2), where llhttp asks 16 bytes at a
+// time. Every byte value at every offset across those steps, and at the end of the input,
+// gets the byte rules' answer.
+void check_wide_range_runs() {
   std::vector<std::size_t> offsets;
   for (std::size_t at = 0; at < 150; ++at) offsets.push_back(at);
   for (std::size_t at : {191u, 192u, 193u, 255u, 256u, 257u, 500u}) offsets.push_back(at);
@@ -124,6 +126,23 @@ TEST(request_parser, wide_range_runs) {
       ASSERT_EQ(r.headers().get("x-a"), std::string(v, 'v'));
     }
   }
+}
+
+TEST(request_parser, wide_range_runs) {
+#if KHZ_LLHTTP_RUN_SSE42 && KHZ_LLHTTP_RUN_HOOKS
+  // Both ways of the long runs: SSE2, and AVX2 where the CPU has it.
+  const int saved = khz_llhttp_wide_avx2;
+  for (const int avx2 : {0, 1}) {
+    if (avx2 == 1 && !detail::cpu_has_avx2) continue;
+    SCOPED_TRACE(avx2 ? "AVX2" : "SSE2");
+    khz_llhttp_wide_avx2 = avx2;
+    check_wide_range_runs();
+  }
+  khz_llhttp_wide_avx2 = saved;
+  EXPECT_EQ(saved != 0, detail::cpu_has_avx2);
+#else
+  check_wide_range_runs();
+#endif
 }
 
 TEST(request_parser, header_name_bytes_exhaustive) {
