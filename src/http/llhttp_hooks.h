@@ -158,15 +158,16 @@ __attribute__((constructor)) static void khz_llhttp_wide_init(void) {
   khz_llhttp_wide_avx2 = __builtin_cpu_supports("avx2") != 0;
 }
 
-/* The n (lo, hi) pairs of `ranges` as the add and the bound of the signed test. */
+/* The n (lo, hi) pairs of `ranges` as the add and the bound of the signed test. The
+ * pairs are read as bytes: `ranges` is llparse's constant, so the compiler folds these
+ * to constants too. */
 static inline __attribute__((always_inline)) void khz_range_consts(__m128i ranges, int n, __m128i* bias,
                                                                    __m128i* bound) {
-  const __m128i top = _mm_set1_epi8((char)0x80);
+  unsigned char r[16];
+  _mm_storeu_si128((__m128i*)r, ranges);
   for (int i = 0; i < n; ++i) {
-    const __m128i lo = _mm_shuffle_epi8(ranges, _mm_set1_epi8((char)(2 * i)));
-    const __m128i hi = _mm_shuffle_epi8(ranges, _mm_set1_epi8((char)(2 * i + 1)));
-    bias[i] = _mm_sub_epi8(top, lo);
-    bound[i] = _mm_xor_si128(_mm_sub_epi8(hi, lo), top);
+    bias[i] = _mm_set1_epi8((char)(0x80 - r[2 * i]));
+    bound[i] = _mm_set1_epi8((char)((r[2 * i + 1] - r[2 * i]) ^ 0x80));
   }
 }
 
