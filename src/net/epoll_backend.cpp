@@ -12,6 +12,7 @@
 //     EPOLLOUT edge (no epoll_ctl either).
 
 #include "net/loop_impl.hpp"
+#include "net/sys_io.hpp"
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -118,12 +119,12 @@ class epoll_backend final : public backend {
       for (std::size_t i = 0; i < count; ++i) total += iov[i].iov_len;
       ssize_t n;
       if (count == 1) {
-        n = ::send(c.fd_, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+        n = sys::send(c.fd_, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
       } else {
         msghdr msg{};
         msg.msg_iov = iov;
         msg.msg_iovlen = count;
-        n = ::sendmsg(c.fd_, &msg, MSG_NOSIGNAL);
+        n = sys::sendmsg(c.fd_, &msg, MSG_NOSIGNAL);
       }
       ++loop_.stats().write_calls;
       if (n >= 0) {
@@ -131,9 +132,9 @@ class epoll_backend final : public backend {
         if (static_cast<std::size_t>(n) < total) break;  // the kernel buffer is full
         continue;  // more blocks than one sendmsg takes
       }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) break;
-      loop_.teardown(c, system_error_code(errno));
+      if (n == -EINTR) continue;
+      if (n == -EAGAIN) break;
+      loop_.teardown(c, system_error_code(static_cast<int>(-n)));
       return;
     }
     c.flags_ |= connection::f_write_blocked | connection::f_drain_notify;
@@ -239,7 +240,7 @@ class epoll_backend final : public backend {
       }
       std::span<char> span = c.input_.reserve(c.read_size_);
       const std::size_t len = std::min(span.size(), room);
-      ssize_t n = ::recv(c.fd_, span.data(), len, 0);  // recv, not read: no VFS/fsnotify layer
+      ssize_t n = sys::recv(c.fd_, span.data(), len, 0);  // recv, not read: no VFS/fsnotify layer
       ++loop_.stats().read_calls;
       if (n > 0) {
         const auto got_bytes = static_cast<std::size_t>(n);
@@ -266,12 +267,12 @@ class epoll_backend final : public backend {
         c.flags_ &= ~connection::f_readable;
         break;
       }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
+      if (n == -EINTR) continue;
+      if (n == -EAGAIN) {
         c.flags_ &= ~connection::f_readable;
         break;
       }
-      error = errno;
+      error = static_cast<int>(-n);
       c.flags_ &= ~connection::f_readable;
       break;
     }
