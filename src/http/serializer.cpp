@@ -290,7 +290,7 @@ result<void> write_response_head(link_buffer& out, const response& res, std::opt
                                  const write_options& options) {
   std::size_t bound = 0;
   if (!is_valid_status(res.status_code()) || !detail::http_chars::all_of_class(res.reason(), detail::http_chars::cc_reason) ||
-      !scan_fields(res.headers(), bound) || !field_value_ok(options.server))
+      !scan_fields(res.headers(), bound) || (!options.server_checked && !field_value_ok(options.server)))
     return errc::invalid_argument;
   if (res.chunked() && res.version().minor == 0) return errc::invalid_argument;  // no chunked in HTTP/1.0
   framing fr = framing::none;

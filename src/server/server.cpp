@@ -1,4 +1,5 @@
 #include <khz/http/chunked.hpp>
+#include <khz/http/detail/chars.hpp>
 #include <khz/http/parser.hpp>
 #include <khz/http/serializer.hpp>
 #include <khz/http/status.hpp>
@@ -602,7 +603,6 @@ struct server_state final : connection_handler, stream_backend {
         res.set_chunked(false);
         res.set_keep_alive(false);
         res.set_body(std::string_view("500 Internal Server Error: invalid response header\n"));
-        wo.server = {};  // it may be the invalid field
         (void)write_response(out, res, wo);
         st.head_sent = true;
         st.ended = true;
@@ -679,6 +679,7 @@ struct server_state final : connection_handler, stream_backend {
     write_options wo;
     if (opts.date_header) wo.date = h.ls->current_date();
     wo.server = opts.server_name;
+    wo.server_checked = true;  // server::start() refused an invalid one
     wo.request_method = req.method();
     return wo;
   }
@@ -700,7 +701,6 @@ struct server_state final : connection_handler, stream_backend {
       res.set_status(500);
       res.set_keep_alive(keep);
       res.set_body(std::string_view("500 Internal Server Error: invalid response header\n"));
-      wo.server = {};  // it may be the invalid field
       (void)write_response(h.conn->output(), res, wo);
     }
     if (!keep) {
@@ -779,6 +779,10 @@ void server::start() {
   if (state_ && state_->running.load()) return;
   state_ = std::make_unique<detail::server_state>(*this, options_);
   auto& st = *state_;
+
+  // The Server field's value is checked once, here, not per response.
+  if (!detail::http_chars::all_of_class(options_.server_name, detail::http_chars::cc_field_vchar))
+    throw std::invalid_argument("khz::server: server_name is not a valid field value (a control byte such as CR or LF)");
 
   // Parse every address first: a typo is reported before anything starts.
   std::vector<address> addrs;

@@ -232,6 +232,18 @@ TEST(write_response, refuses_header_injection) {
   res.set_reason("bad\r\nreason");
   link_buffer out;
   EXPECT_FALSE(write_response(out, res));
+  // The Server value is checked too, unless the caller says it has checked it.
+  write_options bad_server;
+  bad_server.server = "khz\r\nInjected: 1";
+  response plain;
+  link_buffer out2;
+  EXPECT_FALSE(write_response(out2, plain, bad_server));
+  write_options checked;
+  checked.server = "khz";
+  checked.server_checked = true;
+  ASSERT_TRUE(write_response(out2, plain, checked));
+  out2.flush();
+  EXPECT_NE(out2.read_string(out2.size()).find("\r\nServer: khz\r\n"), std::string::npos);
 }
 
 // Every byte at every position of values shorter than, equal to and longer than one

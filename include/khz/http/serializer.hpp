@@ -66,6 +66,9 @@ struct write_options {
   std::size_t copy_threshold = 4096;         // bodies up to this size are copied
   std::string_view server = {};              // responses: a Server field with this value when
                                              // the message has none (empty: none); not copied
+  bool server_checked = false;               // the caller has checked that `server` is a valid
+                                             // field value (khz::server does, once, at start):
+                                             // not checked again per message
 };
 
 // Writes the whole response (head, framing, body, trailers). The body leaves `res`
