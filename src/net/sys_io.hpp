@@ -7,7 +7,7 @@
 // updates of a thread-local word), about 1 % of the server's CPU time per request under
 // the echo benchmark (perf). khz never cancels its threads (a loop stops by being told
 // to), so the loop thread makes these three calls itself. The results are the kernel's:
-// bytes, or -errno (errno is not touched).
+// bytes, or -errno (errno is not touched, except through the libc calls below).
 //
 // Under ThreadSanitizer the libc calls stay: TSan's interceptors of recv/send are what
 // tell it that a send in one thread happens before the matching recv in another, and
@@ -37,6 +37,8 @@ KHZ_BEGIN_NAMESPACE
 namespace detail::sys {
 
 #if !KHZ_SYS_IO_LIBC && defined(__x86_64__) && defined(__linux__)
+inline constexpr bool direct = true;  // straight to the kernel (else: libc's calls)
+
 // The x86-64 Linux syscall convention: number in rax, arguments in rdi, rsi, rdx, r10,
 // r8, r9; the kernel clobbers rcx and r11 and returns in rax.
 inline long syscall6(long number, long a1, long a2, long a3, long a4, long a5, long a6) noexcept {
@@ -61,6 +63,8 @@ inline ssize_t sendmsg(int fd, const msghdr* msg, int flags) noexcept {
   return syscall6(SYS_sendmsg, fd, reinterpret_cast<long>(msg), flags, 0, 0, 0);
 }
 #else
+inline constexpr bool direct = false;
+
 inline ssize_t from_libc(ssize_t r) noexcept { return r < 0 ? -errno : r; }
 inline ssize_t recv(int fd, void* data, std::size_t len, int flags) noexcept {
   return from_libc(::recv(fd, data, len, flags));

@@ -34,7 +34,9 @@ TEST(sys_io, recv_send_and_sendmsg_return_bytes_or_minus_errno) {
   char buf[64];
   errno = 0;
   EXPECT_EQ(sys::recv(sp.fd[0], buf, sizeof buf, 0), -EAGAIN);  // nothing to read yet
-  EXPECT_EQ(errno, 0);                                            // errno is not touched
+  if (sys::direct) {
+    EXPECT_EQ(errno, 0);  // not touched (libc's calls, under TSan, set it)
+  }
   EXPECT_EQ(sys::send(sp.fd[1], "hello", 5, MSG_NOSIGNAL), 5);
   iovec iov[2] = {{const_cast<char*>(" wide"), 5}, {const_cast<char*>(" world"), 6}};
   msghdr msg{};
