@@ -39,13 +39,7 @@ for tool in valgrind callgrind_annotate wrk; do
 done
 
 bench_init_tmp khz-instructions
-cat >"$TMP/echo.lua" <<'EOF'
-wrk.method = "POST"
-wrk.path = "/echo"
-wrk.headers["Content-Type"] = "application/octet-stream"
-wrk.headers["test-header"] = string.rep("v", 1024)
-wrk.body = string.rep("a", 1024)
-EOF
+write_echo_lua "$TMP/echo.lua"
 
 # count ROW BINARY ARGS...: one row; writes "requests instructions per-request" to
 # $TMP/line. Not run in a subshell, so that the exit trap knows the server it started.
@@ -57,12 +51,7 @@ count() {
     >"$out.log" 2>&1 &
   pid=$!
   bench_track "$pid"
-  local up=0
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then up=1; break; fi
-    sleep 0.1
-  done
-  ((up)) || { echo "instructions-per-request: $bin did not start" >&2; cat "$out.log" >&2; kill -KILL "$pid"; reap "$pid"; return 1; }
+  wait_for_port "$port" 100 || { echo "instructions-per-request: $bin did not start" >&2; cat "$out.log" >&2; kill -KILL "$pid"; reap "$pid"; return 1; }
   local wrk_out
   if [[ $row == get ]]; then
     wrk_out=$(timeout -s KILL $((DURATION + 30)) wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$port/")

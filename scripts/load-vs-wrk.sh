@@ -39,21 +39,12 @@ LOAD=$BUILD_DIR/bench/load/khz-load
 command -v wrk >/dev/null || die "wrk is not installed (scripts/install-deps.sh --bench)"
 
 bench_init_tmp khz-load-vs-wrk
-cat >"$TMP/echo.lua" <<'EOF'
-wrk.method = "POST"
-wrk.path = "/echo"
-wrk.headers["Content-Type"] = "application/octet-stream"
-wrk.headers["test-header"] = string.rep("v", 1024)
-wrk.body = string.rep("a", 1024)
-EOF
+write_echo_lua "$TMP/echo.lua"
 
 PORT=$((20000 + RANDOM % 20000))
 taskset -c "$SERVER_CPU" "$SERVER" --port "$PORT" --loops 1 >"$TMP/server.log" 2>&1 &
 bench_track $!
-for _ in $(seq 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  sleep 0.1
-done
+wait_for_port "$PORT" || true  # a server that did not start shows in the first row
 URL=http://127.0.0.1:$PORT
 
 # run NAME CMD...: runs the load generator on LOAD_CPU with a hard time bound; prints

@@ -1,4 +1,5 @@
-# Shared by the benchmark drivers (bench/echo/run.sh, scripts/http-echo-bench.sh):
+# Shared by the benchmark drivers (bench/echo/run.sh, scripts/http-echo-bench.sh,
+# scripts/load-vs-wrk.sh, scripts/instructions-per-request.sh):
 # argument checks, process bookkeeping with cleanup on exit, and /proc readings.
 # Source it after defining die(); it defines no globals other than those below.
 #
@@ -12,6 +13,8 @@
 #   peak_rss_kib PID...     VmHWM summed over the PIDs
 #   cpu_usage CPU           "busy total" ticks of one CPU from /proc/stat
 #   kv KEY LINE             the value of KEY=value in a "k=v k=v" line
+#   wait_for_port PORT [N]  0 once 127.0.0.1:PORT accepts a connection (N tries, 0.1 s apart; 50)
+#   write_echo_lua FILE     the wrk script of the 1 KiB echo row (POST /echo, 1 KiB test-header and body)
 #   need_value / is_count / is_number / check_cpus SERVER_CPU LOAD_CPU NAME
 
 need_value() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value"; }
@@ -102,3 +105,22 @@ cpu_usage() {
   awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= 9 && i <= NF; i++) t += $i; print $2 + $3 + $4 + $9, t }' /proc/stat
 }
 kv() { awk -v k="$1" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }' <<<"$2"; }
+
+wait_for_port() {
+  local tries=${2:-50}
+  for _ in $(seq "$tries"); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+write_echo_lua() {
+  cat >"$1" <<'EOF'
+wrk.method = "POST"
+wrk.path = "/echo"
+wrk.headers["Content-Type"] = "application/octet-stream"
+wrk.headers["test-header"] = string.rep("v", 1024)
+wrk.body = string.rep("a", 1024)
+EOF
+}
