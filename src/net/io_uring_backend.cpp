@@ -585,7 +585,9 @@ class uring_backend final : public backend {
       }
     } else if (res == 0) {
       if (open) loop_.peer_eof(c);
-    } else if (res != -ENOBUFS && res != -ECANCELED && open) {
+    } else if (res == -ENOBUFS) {
+      ++loop_.stats().recv_no_buffer;  // every ring buffer is out: re-armed below
+    } else if (res != -ECANCELED && open) {
       c.flags_ |= connection::f_peer_hup;
       loop_.teardown(c, system_error_code(-res));
     }

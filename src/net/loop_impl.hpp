@@ -8,6 +8,8 @@
 
 #include <unistd.h>
 
+#include "base/unique_fd.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -20,30 +22,6 @@
 
 KHZ_BEGIN_NAMESPACE
 namespace detail {
-
-// A file descriptor that closes itself (for sockets in flight between loops).
-class unique_fd {
- public:
-  unique_fd() noexcept = default;
-  explicit unique_fd(int fd) noexcept : fd_(fd) {}
-  unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~unique_fd() { reset(); }
-  int get() const noexcept { return fd_; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-  void reset() noexcept {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-  }
-
- private:
-  int fd_ = -1;
-};
 
 class loop_impl;
 

@@ -18,6 +18,8 @@
 #include <system_error>
 #include <thread>
 
+#include "base/unique_fd.hpp"
+
 KHZ_BEGIN_NAMESPACE
 namespace detail {
 
@@ -795,6 +797,7 @@ void server::start() {
 
   loop_group_options lg;
   lg.loops = options_.loops;
+  lg.loop = options_.loop;
   lg.loop.kind = options_.transport;
   st.group = std::make_unique<loop_group>(lg);
   for (std::size_t i = 0; i < st.group->size(); ++i) {
@@ -845,9 +848,10 @@ void server::start() {
         st.bound.push_back(actual);
       }
       detail::server_loop_state* ls = st.loops[i].get();
-      int raw = *fd;
-      ls->loop->post([ls, raw, one, &st] {
-        auto l = ls->loop->adopt_listener(raw, st, one);
+      // The task owns the socket until the loop adopts it: a shutdown that stops the
+      // loop before the task ran (right after start()) closes it with the task.
+      ls->loop->post([ls, owned = detail::unique_fd(*fd), one, &st]() mutable {
+        auto l = ls->loop->adopt_listener(owned.release(), st, one);
         if (l) ls->listeners.push_back(*l);
       });
     }

@@ -21,6 +21,8 @@
 #include <string>
 #include <utility>
 
+#include "base/unique_fd.hpp"
+
 KHZ_BEGIN_NAMESPACE
 
 namespace {
@@ -43,31 +45,7 @@ std::string_view trim(std::string_view s) noexcept {
   return s;
 }
 
-// Owns a file descriptor.
-class unique_fd {
- public:
-  unique_fd() noexcept = default;
-  explicit unique_fd(int fd) noexcept : fd_(fd) {}
-  unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~unique_fd() { reset(); }
-  int get() const noexcept { return fd_; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-  explicit operator bool() const noexcept { return fd_ >= 0; }
-  void reset() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
+using detail::unique_fd;
 
 // ====================================================================== content types
 

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -587,6 +588,41 @@ TEST_P(server_test, post_body_echo_large) {
   s.shutdown(1s);
 }
 
+TEST_P(server_test, a_small_receive_ring_still_gets_every_byte) {
+  // loop options reach the loops: 16 x 4 KiB on io_uring, far below what 8 clients sending
+  // 300 KB bodies at once need, so receives are likely to find it empty and be re-armed
+  // (tests/net/buffer_ring_test.cpp makes sure of that at the loop level).
+  khz::loop_options lo;
+  lo.uring_buffer_count = 16;
+  lo.uring_buffer_size = 4096;
+  khz::server s(options().with_loop_options(lo));
+  s.post("/echo",
+         [](context& c) { c.data(200, "application/octet-stream", std::move(c.body_buffer())); });
+  start(s);
+  std::vector<std::unique_ptr<raw_client>> clients;
+  std::vector<std::string> bodies;
+  for (int k = 0; k < 8; ++k) {
+    clients.push_back(std::make_unique<raw_client>(port_));
+    std::string body(300000, '\0');
+    for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + (i * 5 + k) % 26);
+    bodies.push_back(std::move(body));
+  }
+  std::vector<std::thread> senders;
+  for (int k = 0; k < 8; ++k)
+    senders.emplace_back([&, k] {
+      (void)clients[k]->send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                             std::to_string(bodies[k].size()) + "\r\n\r\n" + bodies[k]);
+    });
+  for (int k = 0; k < 8; ++k) {
+    khz::response r;
+    ASSERT_TRUE(clients[k]->read_response(r, khz::method::post)) << "client " << k;
+    EXPECT_EQ(r.status_code(), 200u);
+    EXPECT_TRUE(body_of(r) == bodies[k]) << "client " << k;
+  }
+  for (auto& t : senders) t.join();
+  s.shutdown(1s);
+}
+
 KHZ_INSTANTIATE_TRANSPORTS(server_test);
 
 TEST(server_setup, bad_address_is_reported_with_the_text) {
@@ -596,6 +632,30 @@ TEST(server_setup, bad_address_is_reported_with_the_text) {
     FAIL() << "start() must throw";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("not-an-address"), std::string::npos) << e.what();
+  }
+}
+
+TEST(server_setup, loop_options_reach_the_loops_and_transport_decides_the_backend) {
+  khz::test::fd_leak_guard leaks;
+  khz::loop_options lo;
+  lo.refuse_io_uring = true;     // as if the kernel said no: auto falls back to epoll
+  lo.kind = khz::transport::io_uring;  // ignored: `transport` decides
+  khz::server s(khz::server_options{}.with_address("127.0.0.1:0").with_loops(1).with_loop_options(lo));
+  s.start();
+  EXPECT_EQ(s.transport_in_use(), khz::transport::epoll);
+  s.shutdown(std::chrono::milliseconds(500));
+}
+
+TEST(server_setup, shutdown_right_after_start_leaks_no_listening_socket) {
+  // Each loop's SO_REUSEPORT socket travels to it in a posted task; a shutdown that stops
+  // the loops before those tasks ran used to leave the sockets open (and listening).
+  khz::test::fd_leak_guard leaks;
+  for (auto t : {khz::transport::epoll, khz::transport::auto_select}) {
+    for (int i = 0; i < 20; ++i) {
+      khz::server s(khz::server_options{}.with_address("127.0.0.1:0").with_loops(2).with_transport(t));
+      s.start();
+      s.shutdown(std::chrono::milliseconds(100));
+    }
   }
 }
 

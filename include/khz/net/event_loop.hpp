@@ -48,8 +48,14 @@ struct loop_options {
   unsigned max_events = 256;
   // io_uring: submission queue entries (the completion queue is 4x), and the ring of
   // provided receive buffers (count must be a power of two; each is one pooled block).
+  // The default ring, 64 x 16 KiB = 1 MiB, is no larger than the default max_input_bytes
+  // (1 MiB), so a connection whose input is empty gets a multishot recv (see
+  // uring_recv_overshoot); a ring larger than a connection's max_input_bytes means
+  // single-shot recvs only. When every buffer is out, a recv completes with ENOBUFS and is
+  // re-armed (loop_stats::recv_no_buffer counts them; no byte is lost): raise the count
+  // when that counter grows fast.
   unsigned uring_entries = 1024;
-  unsigned uring_buffer_count = 512;
+  unsigned uring_buffer_count = 64;
   std::size_t uring_buffer_size = 16 * 1024;
   // io_uring: how far a connection's input may exceed its max_input_bytes, in exchange for
   // multishot receives. A recv is multishot only while (room under the limit + this) is at
@@ -66,6 +72,7 @@ struct loop_stats {
   std::uint64_t iterations = 0;
   std::uint64_t waits = 0;          // epoll_wait / io_uring_enter calls
   std::uint64_t read_calls = 0;     // read syscalls (epoll) or recv completions (io_uring)
+  std::uint64_t recv_no_buffer = 0; // io_uring: recvs that found the buffer ring empty (re-armed)
   std::uint64_t write_calls = 0;    // send/sendmsg syscalls (epoll) or send SQEs (io_uring)
   std::uint64_t write_blocked = 0;  // flushes that left bytes waiting for writability
   std::uint64_t bytes_read = 0;

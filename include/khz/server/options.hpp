@@ -5,6 +5,7 @@
 
 #include <khz/base/config.hpp>
 #include <khz/core/client_ip.hpp>
+#include <khz/net/event_loop.hpp>
 #include <khz/net/transport.hpp>
 #include <khz/route/route_match.hpp>
 
@@ -29,6 +30,10 @@ struct server_options {
   std::size_t loops = 0;
   // epoll, io_uring, or auto (io_uring when the kernel allows it, else epoll).
   khz::transport transport = transport::auto_select;
+  // Tuning of every event loop (epoll events per wait; io_uring queue size and ring of
+  // receive buffers, see docs/net.md). `transport` above decides the backend: loop.kind is
+  // ignored.
+  loop_options loop{};
   // Each loop binds its own SO_REUSEPORT listener (kernel load balancing); false: one
   // listener whose loop hands connections out round-robin.
   bool reuse_port = true;
@@ -101,6 +106,7 @@ struct server_options {
   }
   server_options& with_loops(std::size_t n) { loops = n; return *this; }
   server_options& with_transport(khz::transport t) { transport = t; return *this; }
+  server_options& with_loop_options(const loop_options& o) { loop = o; return *this; }
   server_options& with_reuse_port(bool on) { reuse_port = on; return *this; }
   server_options& with_read_timeout(ms t) { read_timeout = t; return *this; }
   server_options& with_idle_timeout(ms t) { idle_timeout = t; return *this; }
