@@ -529,9 +529,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
       # Round r starts at the r-th server (rotated): the server that runs first after
       # another scenario's rows pays for the state they left (measured: about 4 % more
       # CPU per request in that slot), so no server may hold one slot in every round.
-      n_servers=${#SERVER_LIST[@]}
-      for ((i = 0; i < n_servers; i++)); do
-        s=${SERVER_LIST[$(((i + round - 1) % n_servers))]}
+      for ((i = 0; i < ${#SERVER_LIST[@]}; i++)); do
+        s=${SERVER_LIST[$(((i + round - 1) % ${#SERVER_LIST[@]}))]}
         runnable "$s" "$scenario" || continue
         run_row "$s" "$scenario" "$bytes" "$round"
       done

@@ -73,8 +73,9 @@ result<address> loop_group::listen(const address& addr, connection_handler& hand
   }
   for (std::size_t i = 0; i < count; ++i) {
     event_loop* loop = loops_[i].get();
-    loop->post([loop, fd = std::move(fds[i]), h = &handler, per_loop, targets]() mutable {
-      (void)loop->impl().adopt_listener(fd.release(), *h, per_loop, std::move(targets));
+    loop->post([loop, fd = std::move(fds[i]), h = &handler, per_loop, targets, done = options.on_listening]() mutable {
+      auto l = loop->impl().adopt_listener(fd.release(), *h, per_loop, std::move(targets));
+      if (l && done) done(*loop, **l);
     });
   }
   return bound;

@@ -18,8 +18,6 @@
 #include <system_error>
 #include <thread>
 
-#include "base/unique_fd.hpp"
-
 KHZ_BEGIN_NAMESPACE
 namespace detail {
 
@@ -150,13 +148,13 @@ struct server_state final : connection_handler, stream_backend {
   bool stopped = false;
   std::chrono::nanoseconds sweep_period{std::chrono::seconds(1)};
 
-  server_loop_state& state_of(const connection& c) noexcept {
-    event_loop* l = &c.loop();
+  server_loop_state& state_of(const event_loop& l) noexcept {
     for (auto& ls : loops) {
-      if (ls->loop == l) return *ls;
+      if (ls->loop == &l) return *ls;
     }
-    return *loops.front();  // unreachable: every connection belongs to one of our loops
+    return *loops.front();  // unreachable: every connection and listener is on one of our loops
   }
+  server_loop_state& state_of(const connection& c) noexcept { return state_of(c.loop()); }
 
   // ------------------------------------------------------------------ connection events
   void on_open(connection& c) override {
@@ -820,41 +818,17 @@ void server::start() {
   lo.connection.read_timeout = std::chrono::milliseconds(0);  // the server's own request deadline
   lo.connection.idle_timeout = std::chrono::milliseconds(0);  // the server's own idle sweep
 
+  // One SO_REUSEPORT listener per loop (or one that hands connections out, see
+  // reuse_port); each loop keeps its own to close them when it drains.
+  group_listen_options g;
+  static_cast<listen_options&>(g) = lo;
+  g.mode = options_.reuse_port ? accept_mode::reuse_port : accept_mode::dispatch;
+  g.on_listening = [&st](event_loop& loop, listener& l) { st.state_of(loop).listeners.push_back(&l); };
   for (const address& addr : addrs) {
-    bool per_loop = options_.reuse_port && addr.is_ip();
-    if (!per_loop) {
-      group_listen_options g;
-      static_cast<listen_options&>(g) = lo;
-      g.mode = accept_mode::dispatch;
-      auto bound = st.group->listen(addr, st, g);
-      if (!bound) {
-        throw std::system_error(bound.error(), "khz::server: cannot listen on " + addr.to_string());
-      }
-      st.bound.push_back(*bound);
-      continue;
-    }
-    listen_options one = lo;
-    one.reuse_port = true;
-    address actual = addr;
-    for (std::size_t i = 0; i < st.loops.size(); ++i) {
-      auto fd = open_listen_socket(actual, one);
-      if (!fd) throw std::system_error(fd.error(), "khz::server: cannot listen on " + actual.to_string());
-      if (i == 0) {
-        sockaddr_storage ss{};
-        socklen_t len = sizeof ss;
-        if (::getsockname(*fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-          actual = address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-        }
-        st.bound.push_back(actual);
-      }
-      detail::server_loop_state* ls = st.loops[i].get();
-      // The task owns the socket until the loop adopts it: a shutdown that stops the
-      // loop before the task ran (right after start()) closes it with the task.
-      ls->loop->post([ls, owned = detail::unique_fd(*fd), one, &st]() mutable {
-        auto l = ls->loop->adopt_listener(owned.release(), st, one);
-        if (l) ls->listeners.push_back(*l);
-      });
-    }
+    g.reuse_port = options_.reuse_port && addr.is_ip();
+    auto bound = st.group->listen(addr, st, g);
+    if (!bound) throw std::system_error(bound.error(), "khz::server: cannot listen on " + addr.to_string());
+    st.bound.push_back(*bound);
   }
 
   for (auto& ls : st.loops) {

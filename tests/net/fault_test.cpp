@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
+#include <utility>
 
 namespace khz::test {
 namespace {
@@ -253,6 +255,59 @@ TEST_P(group, dispatch_mode_hands_connections_round_robin) {
       EXPECT_EQ(std::count(handler.loops.begin(), handler.loops.end(), &g.loop(l)), 3) << "loop " << l;
     }
     for (int fd : fds) ::close(fd);
+  }
+  g.stop();
+  g.join();
+}
+
+TEST_P(group, on_listening_hands_each_loop_its_listener_to_close) {
+  // Both modes: the callback runs on the listener's loop; closing what it was given
+  // stops the accepting (new connections are refused), the group's loops go on.
+  fd_leak_guard guard;
+  echo_handler handler;
+  loop_group_options go;
+  go.loops = 2;
+  go.loop = options();
+  loop_group g(go);
+  g.start();
+  for (accept_mode mode : {accept_mode::reuse_port, accept_mode::dispatch}) {
+    SCOPED_TRACE(mode == accept_mode::reuse_port ? "reuse_port" : "dispatch");
+    std::mutex m;
+    std::vector<std::pair<event_loop*, listener*>> got;
+    group_listen_options lo;
+    lo.mode = mode;
+    lo.on_listening = [&](event_loop& loop, listener& l) {
+      EXPECT_TRUE(loop.in_loop_thread());
+      std::lock_guard lock(m);
+      got.emplace_back(&loop, &l);
+    };
+    auto bound = g.listen(*address::parse("127.0.0.1:0"), handler, lo);
+    ASSERT_TRUE(bound) << bound.error().message();
+    const std::size_t expected = mode == accept_mode::reuse_port ? 2 : 1;
+    ASSERT_TRUE(wait_until([&] {
+      std::lock_guard lock(m);
+      return got.size() == expected;
+    }));
+    int fd = connect_to(*bound);
+    ASSERT_GE(fd, 0);
+    EXPECT_TRUE(echoes(fd, "z"));
+    ::close(fd);
+    for (auto [loop, l] : got) {
+      std::promise<void> closed;
+      loop->post([l = l, &closed] {
+        l->close();
+        closed.set_value();
+      });
+      closed.get_future().wait();
+    }
+    // On io_uring the descriptor closes once the accept's cancellation was submitted,
+    // in the loop's next iteration: refused soon, not necessarily at once.
+    EXPECT_TRUE(wait_until([&] {
+      int late = connect_to(*bound);
+      if (late < 0) return true;
+      ::close(late);
+      return false;
+    })) << "a closed listener refuses connections";
   }
   g.stop();
   g.join();

@@ -516,6 +516,31 @@ TEST_P(server_test, graceful_shutdown_finishes_in_flight_requests) {
   EXPECT_FALSE(late.connected()) << "no longer accepting";
 }
 
+TEST_P(server_test, shutdown_stops_accepting_while_requests_finish_in_both_accept_modes) {
+  // With reuse_port off (one listener handing connections out) the listener used to stay
+  // open until the loops stopped: new connections were accepted, then closed.
+  for (bool reuse_port : {true, false}) {
+    SCOPED_TRACE(reuse_port ? "reuse_port" : "dispatch");
+    khz::server s(options().with_loops(2).with_reuse_port(reuse_port));
+    s.get("/slow", [](context& c) -> khz::task<> {
+      co_await c.sleep(300ms);
+      c.string(200, "finished");
+    });
+    start(s);
+    raw_client busy(port_);
+    ASSERT_TRUE(busy.send(get("/slow")));
+    std::this_thread::sleep_for(50ms);  // the request is in flight
+    auto done = std::async(std::launch::async, [&] { s.shutdown(3s); });
+    std::this_thread::sleep_for(100ms);  // every loop has begun draining
+    raw_client late(port_);
+    EXPECT_FALSE(late.connected()) << "a draining server accepts nothing";
+    khz::response r;
+    ASSERT_TRUE(busy.read_response(r));
+    EXPECT_EQ(body_of(r), "finished");
+    done.get();
+  }
+}
+
 TEST_P(server_test, shutdown_timeout_force_closes_stuck_requests) {
   khz::server s(options());
   s.get("/forever", [](context& c) -> khz::task<> { co_await c.sleep(1h); });

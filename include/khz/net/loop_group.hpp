@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -31,6 +32,10 @@ struct loop_group_options {
 
 struct group_listen_options : listen_options {
   accept_mode mode = accept_mode::reuse_port;
+  // Called on a loop's thread once that loop's listener is registered (not when the loop
+  // stopped before it could be: the socket is closed then). A server keeps the listeners
+  // to close them when it stops accepting.
+  std::function<void(event_loop&, listener&)> on_listening;
 };
 
 class loop_group {
