@@ -42,8 +42,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <system_error>
+#include <thread>
 
 KHZ_BEGIN_NAMESPACE
 namespace detail {
@@ -73,6 +75,34 @@ std::string setup_error_reason(int err) {
   }
 }
 
+// Runs fn on a thread of its own and waits for it. The task that creates an io_uring is
+// attached to it until that task exits, and closing the ring later makes the kernel's
+// teardown (a kernel worker, some time after the close) interrupt every attached task
+// with task work: that task's next interruptible sleep with a timeout, such as a
+// blocking connect() or recv() under SO_SNDTIMEO / SO_RCVTIMEO, fails with EINTR though
+// no signal was sent. Rings are therefore created on a thread that exits at once, not
+// on the caller's (the user's) thread. If no thread can be started, fn runs here.
+template <class F>
+void on_scratch_thread(F fn) {
+  std::exception_ptr error;
+  auto body = [&fn, &error] {
+    try {
+      fn();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  };
+  bool ran = false;
+  try {
+    std::thread t(body);
+    t.join();
+    ran = true;
+  } catch (const std::system_error&) {
+  }
+  if (!ran) body();
+  if (error) std::rethrow_exception(error);
+}
+
 // A page-aligned buffer ring registered as buffer group `bgid`.
 io_uring_buf_ring* map_buf_ring(unsigned entries, std::size_t& bytes) {
   bytes = entries * sizeof(io_uring_buf);
@@ -91,9 +121,7 @@ int register_buf_ring(io_uring* ring, io_uring_buf_ring* br, unsigned entries, u
   return io_uring_register_buf_ring(ring, &reg, 0);
 }
 
-}  // namespace
-
-io_uring_support probe_io_uring_kernel() {
+io_uring_support probe_on_this_thread() {
   io_uring_support s;
   io_uring ring{};
   int ret = io_uring_queue_init(8, &ring, 0);
@@ -148,6 +176,14 @@ io_uring_support probe_io_uring_kernel() {
   return s;
 }
 
+}  // namespace
+
+io_uring_support probe_io_uring_kernel() {
+  io_uring_support s;
+  on_scratch_thread([&s] { s = probe_on_this_thread(); });
+  return s;
+}
+
 class uring_backend final : public backend {
  public:
   uring_backend(loop_impl& loop, const loop_options& o) : loop_(loop) {
@@ -164,17 +200,19 @@ class uring_backend final : public backend {
         {IORING_SETUP_CQSIZE, false},
     };
     int ret = -EINVAL;
-    for (const attempt& a : attempts) {
-      io_uring_params p{};
-      p.flags = a.flags;
-      p.cq_entries = entries * 4;
-      ret = io_uring_queue_init_params(entries, &ring_, &p);
-      if (ret == 0) {
-        needs_enable_ = a.enable;
-        break;
+    on_scratch_thread([&] {  // see on_scratch_thread: not on the caller's thread
+      for (const attempt& a : attempts) {
+        io_uring_params p{};
+        p.flags = a.flags;
+        p.cq_entries = entries * 4;
+        ret = io_uring_queue_init_params(entries, &ring_, &p);
+        if (ret == 0) {
+          needs_enable_ = a.enable;
+          break;
+        }
+        if (ret != -EINVAL) break;
       }
-      if (ret != -EINVAL) break;
-    }
+    });
     if (ret < 0) throw std::system_error(system_error_code(-ret), setup_error_reason(-ret));
 
     buf_count_ = std::bit_ceil(std::clamp(o.uring_buffer_count, 16u, 32768u));

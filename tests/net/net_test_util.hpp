@@ -89,17 +89,9 @@ inline int connect_to(const address& to) {
   timeval tv{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  if (::connect(fd, to.data(), to.size()) != 0) {
-    // EINTR: the handshake goes on; wait for it. (io_uring's ring teardown and task work
-    // may interrupt blocking syscalls of other threads: every helper here retries.)
-    pollfd p{fd, POLLOUT, 0};
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (errno != EINTR || ::poll(&p, 1, 5000) != 1 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 ||
-        err != 0) {
-      ::close(fd);
-      return -1;
-    }
+  if (!test::connect_retrying(fd, to.data(), to.size())) {
+    ::close(fd);
+    return -1;
   }
   return fd;
 }

@@ -1,8 +1,10 @@
 #include "support/test_support.hpp"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/resource.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +15,19 @@ std::size_t open_fd_count() {
   std::size_t n = 0;
   for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
   return n;  // includes the directory iterator's own descriptor, consistently
+}
+
+bool connect_retrying(int fd, const sockaddr* to, socklen_t len) {
+  if (::connect(fd, to, len) == 0) return true;
+  if (errno != EINTR) return false;
+  pollfd p{fd, POLLOUT, 0};
+  int r = 0;
+  do {
+    r = ::poll(&p, 1, 5000);
+  } while (r < 0 && errno == EINTR);
+  int err = 0;
+  socklen_t err_len = sizeof err;
+  return r == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) == 0 && err == 0;
 }
 
 fd_leak_guard::fd_leak_guard() : before_(open_fd_count()) {}

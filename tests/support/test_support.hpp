@@ -3,6 +3,8 @@
 
 #include <khz/net/transport.hpp>
 
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <random>
@@ -35,6 +37,12 @@ std::string random_bytes(std::mt19937_64& rng, std::size_t n);
 // Raises RLIMIT_NOFILE to at least `wanted` if the hard limit (or privilege) allows;
 // returns the soft limit now in force.
 std::size_t raise_fd_limit(std::size_t wanted);
+
+// connect() on a blocking socket that tolerates EINTR: the handshake goes on in the
+// kernel, so this waits (at most 5 s) for it to finish. A thread that ran an io_uring can
+// see EINTR from a connect() under SO_SNDTIMEO when that ring is torn down, with no signal
+// sent (see on_scratch_thread in src/net/io_uring_backend.cpp). True once connected.
+bool connect_retrying(int fd, const sockaddr* to, socklen_t len);
 
 // The transports this machine runs: epoll always, io_uring when probe_io_uring() accepts it.
 // Suites parameterized over transports are instantiated over this list (so a kernel that
